@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ScaiwaveConfig(AppConfig):
+    name = "scaiwave"
+    verbose_name = "ScaiWave core"

@@ -1,0 +1,19 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scaiwave.settings")
+django_http = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from scaiwave.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # Admin and Swagger assets are served by the app itself so the embedded run needs no proxy.
+        "http": ASGIStaticFilesHandler(django_http),
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

@@ -1,0 +1,91 @@
+"""WebSocket `/v1/events`: a user's events as JSON frames.
+
+Authenticate with `Authorization: Bearer <JWT>` or `?access_token=<JWT>`. Frames:
+`{"type": "...", "data": {...}, "id": "...", "ts": "..."}`. A client may also send
+`{"action": "subscribe", "room_id": "<roomId>"}` to receive a room's events (for
+example live `transcription.segment`) if it is allowed to.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from scaiwave.api.auth import AuthError, Principal, authenticate_user_token
+from scaiwave.events.groups import room_group, user_group
+from scaiwave.events.relay import ensure_relay_running
+
+
+def _token_from_scope(scope: dict[str, Any]) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
+    query = parse_qs(scope.get("query_string", b"").decode())
+    return (query.get("access_token") or [""])[0]
+
+
+@database_sync_to_async
+def _authenticate(token: str) -> Principal | None:
+    try:
+        return authenticate_user_token(token)
+    except AuthError:
+        return None
+
+
+@database_sync_to_async
+def _room_key_if_allowed(principal: Principal, room_id: str) -> str | None:
+    dotted = getattr(settings, "EVENTS_ROOM_SUBSCRIBE_CHECK", "")
+    if not dotted:
+        return None
+    module_name, _, attr = dotted.rpartition(".")
+    check = getattr(import_module(module_name), attr)
+    result = check(principal=principal, room_id=room_id)
+    return result if isinstance(result, str) else None
+
+
+class EventsConsumer(AsyncJsonWebsocketConsumer):
+    principal: Principal
+    groups_joined: list[str]
+
+    async def connect(self) -> None:
+        token = _token_from_scope(self.scope)
+        principal = await _authenticate(token) if token else None
+        if principal is None or principal.user is None:
+            await self.close(code=4401)  # before accept: the handshake is refused (HTTP 403)
+            return
+        self.principal = principal
+        self.groups_joined = [user_group(principal.tenant.pk, principal.user.pk)]
+        ensure_relay_running()
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "connected", "data": {"user_id": principal.user.external_id}})
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("action") == "subscribe" and isinstance(content.get("room_id"), str):
+            room_key = await _room_key_if_allowed(self.principal, content["room_id"])
+            if room_key is None:
+                await self.send_json({"type": "error", "data": {"code": "forbidden", "room_id": content["room_id"]}})
+                return
+            group = room_group(self.principal.tenant.pk, room_key)
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
+            await self.send_json({"type": "subscribed", "data": {"room_id": content["room_id"]}})
+        elif content.get("action") == "ping":
+            await self.send_json({"type": "pong", "data": {}})
+
+    async def event_frame(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["frame"])

@@ -1,0 +1,105 @@
+"""The transactional outbox: write an Event with the change, fan it out after commit.
+
+`event_emit` must be called inside the transaction that makes the change. After
+commit the event is dispatched in-process; if that fails or the process dies first,
+`events_redispatch` (a beat task) picks it up. Sinks run before the row is marked
+dispatched, so a crash in between repeats a sink rather than skipping it: sinks are
+idempotent (webhook deliveries are unique per event and endpoint; WebSocket frames
+carry the event id for clients to de-duplicate).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from functools import lru_cache
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from scaiwave.models import Event, Tenant
+
+logger = logging.getLogger("scaiwave.events")
+
+EventSink = Callable[[Event], None]
+
+
+@lru_cache(maxsize=1)
+def _sinks() -> tuple[EventSink, ...]:
+    loaded = []
+    for dotted in settings.EVENT_SINKS:
+        module_name, _, attr = dotted.rpartition(".")
+        loaded.append(getattr(import_module(module_name), attr))
+    return tuple(loaded)
+
+
+def event_emit(
+    *,
+    tenant: Tenant,
+    type: str,
+    data: dict[str, Any],
+    user_ids: Iterable[int] = (),
+    room_key: str = "",
+) -> Event:
+    """Record a domain event; it is fanned out once the surrounding transaction commits.
+
+    `user_ids` are TenantUser primary keys whose WebSocket connections get the frame;
+    `room_key` reaches every connection subscribed to that room.
+    """
+    event = Event.objects.create(tenant=tenant, type=type, data=data, user_ids=sorted(set(user_ids)), room_key=room_key)
+    seq = event.seq
+    transaction.on_commit(lambda: _dispatch_after_commit(seq))
+    return event
+
+
+def _dispatch_after_commit(seq: int) -> None:
+    try:
+        event_dispatch(seq)
+    except Exception:  # left undispatched; the beat task retries
+        logger.exception("event dispatch failed", extra={"event_seq": seq})
+
+
+def event_dispatch(seq: int) -> bool:
+    """Run every sink for one event, then mark it dispatched. Returns False if already done."""
+    event = Event.objects.select_related("tenant").filter(seq=seq, dispatched_at__isnull=True).first()
+    if event is None:
+        return False
+    try:
+        for sink in _sinks():
+            sink(event)
+    except Exception as exc:
+        Event.objects.filter(seq=seq).update(
+            dispatch_attempts=F("dispatch_attempts") + 1, last_dispatch_error=repr(exc)[:2000]
+        )
+        raise
+    Event.objects.filter(seq=seq, dispatched_at__isnull=True).update(
+        dispatched_at=timezone.now(), dispatch_attempts=F("dispatch_attempts") + 1, last_dispatch_error=""
+    )
+    return True
+
+
+def events_redispatch(*, older_than_seconds: float | None = None, batch: int = 500) -> int:
+    """Dispatch events left behind by a crash or a broker outage. Returns how many were sent."""
+    age = settings.OUTBOX_REDISPATCH_AGE if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=age)
+    sent = 0
+    with transaction.atomic():
+        # skip_locked: two beats (or a beat and a manual run) never work on the same rows.
+        pending = list(
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(dispatched_at__isnull=True, created_at__lte=cutoff)
+            .order_by("seq")
+            .values_list("seq", flat=True)[:batch]
+        )
+        for seq in pending:
+            try:
+                if event_dispatch(seq):
+                    sent += 1
+            except Exception:
+                logger.exception("event re-dispatch failed", extra={"event_seq": seq})
+    return sent

@@ -1,0 +1,331 @@
+"""ScaiWave settings: every value comes from the environment (see .env.example).
+
+With nothing set, ScaiWave runs in *embedded* mode: SQLite and media in ./data, Celery
+over kombu's filesystem transport, the built-in LiveKit emulator. Production mode
+(`SCAIWAVE_MODE=production`) refuses to start without a SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from scaiwave.env import (
+    ImproperEnvironment,
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SCAIWAVE_VERSION = "0.1.0"
+
+SCAIWAVE_MODE = env_choice("SCAIWAVE_MODE", "embedded", ("embedded", "production"))
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DEBUG = env_bool("DEBUG", False)
+
+
+def _secret_key() -> str:
+    configured = env_str("SECRET_KEY")
+    if configured:
+        return configured
+    if SCAIWAVE_MODE == "production":
+        raise ImproperEnvironment("SECRET_KEY must be set when SCAIWAVE_MODE=production")
+    # Embedded mode: a per-installation key kept in the data folder, never in the repo.
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+# Encrypts tenant API secrets at rest; defaults to a key derived from SECRET_KEY.
+ENCRYPTION_KEY = env_str("ENCRYPTION_KEY", "")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "storages",
+    "scaiwave",
+    "rooms",
+    "calls",
+    "recordings",
+    "transcription",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "scaiwave.api.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "scaiwave.urls"
+WSGI_APPLICATION = "scaiwave.wsgi.application"
+ASGI_APPLICATION = "scaiwave.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'scaiwave.sqlite3'}")
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # WAL and a busy timeout let web, worker and beat share one SQLite file.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, Celery, channel layer, cache ------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+BROKER_DIR = DATA_DIR / "broker"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # No Redis: kombu's filesystem transport still carries tasks between processes.
+    for sub in ("in", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "in"),
+        "data_folder_out": str(BROKER_DIR / "in"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+    # WebSocket events reach the web process through the outbox relay (scaiwave.events.relay).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=10)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500, minimum=5)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"transcription.tasks.*": {"queue": "transcription"}}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# How often beat runs the outbox re-dispatcher (seconds).
+OUTBOX_REDISPATCH_INTERVAL = env_float("OUTBOX_REDISPATCH_INTERVAL", 10.0, minimum=0.5)
+# An undispatched event younger than this is left to its on-commit dispatch.
+OUTBOX_REDISPATCH_AGE = env_float("OUTBOX_REDISPATCH_AGE", 5.0, minimum=0.0)
+# How often the web process's relay polls the outbox when there is no Redis (seconds).
+OUTBOX_RELAY_INTERVAL = env_float("OUTBOX_RELAY_INTERVAL", 0.1, minimum=0.01)
+# Consumers called for each dispatched event, in order ("module.function").
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "events-redispatch": {"task": "scaiwave.events.redispatch", "schedule": OUTBOX_REDISPATCH_INTERVAL},
+}
+# Who may subscribe to a room's events on /v1/events ("module.function(principal, room_id) -> room_key|None").
+EVENTS_ROOM_SUBSCRIBE_CHECK = ""  # set by the rooms app section below
+EVENT_SINKS = [
+    "scaiwave.events.sinks.websocket_sink",
+]
+
+# --- Storage ---------------------------------------------------------------------------
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
+MEDIA_URL = "/media/"
+S3_BUCKET = env_str("S3_BUCKET", "")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
+S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID", "")
+S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY", "")
+S3_REGION = env_str("S3_REGION", "us-east-1")
+S3_FORCE_PATH_STYLE = env_bool("S3_FORCE_PATH_STYLE", True)
+MEDIA_URL_TTL = env_int("MEDIA_URL_TTL", 3600, minimum=10)
+if S3_BUCKET:
+    _default_storage: dict[str, object] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "access_key": S3_ACCESS_KEY_ID or None,
+            "secret_key": S3_SECRET_ACCESS_KEY or None,
+            "region_name": S3_REGION,
+            "addressing_style": "path" if S3_FORCE_PATH_STYLE else "auto",
+            "querystring_expire": MEDIA_URL_TTL,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- LiveKit ---------------------------------------------------------------------------
+# Leave LIVEKIT_URL empty to use the built-in emulator (started by `make run`).
+LIVEKIT_EMULATOR_PORT = env_int("LIVEKIT_EMULATOR_PORT", 7880, minimum=1, maximum=65535)
+LIVEKIT_EMULATOR_ENABLED = env_bool("LIVEKIT_EMULATOR_ENABLED", True)
+_livekit_url = env_str("LIVEKIT_URL", "")
+LIVEKIT_USES_EMULATOR = not _livekit_url and LIVEKIT_EMULATOR_ENABLED
+LIVEKIT_URL = _livekit_url or (f"http://127.0.0.1:{LIVEKIT_EMULATOR_PORT}" if LIVEKIT_USES_EMULATOR else "")
+LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY", "devkey" if LIVEKIT_USES_EMULATOR else "")
+LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET", "secret" if LIVEKIT_USES_EMULATOR else "")
+# The URL clients connect to (ws/wss); defaults to LIVEKIT_URL with a ws scheme.
+LIVEKIT_PUBLIC_URL = env_str(
+    "LIVEKIT_PUBLIC_URL", LIVEKIT_URL.replace("https://", "wss://").replace("http://", "ws://")
+)
+LIVEKIT_TIMEOUT = env_float("LIVEKIT_TIMEOUT", 5.0, minimum=0.1)
+LIVEKIT_TOKEN_TTL = env_int("LIVEKIT_TOKEN_TTL", 3600, minimum=60)
+# How long a kicked participant may not get a refreshed token (seconds).
+LIVEKIT_KICK_BAN_SECONDS = env_int("LIVEKIT_KICK_BAN_SECONDS", 600, minimum=0)
+LIVEKIT_RECONCILE_INTERVAL = env_float("LIVEKIT_RECONCILE_INTERVAL", 60.0, minimum=1.0)
+
+# --- Auth, API conventions ---------------------------------------------------------------
+# External identity provider (OIDC/Firebase): RS256/ES256 user tokens checked against a JWKS.
+JWT_JWKS_URL = env_str("JWT_JWKS_URL", "")
+JWT_ISSUER = env_str("JWT_ISSUER", "")
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "")
+# The tenant (by API key id) that users of the external identity provider belong to.
+JWT_JWKS_TENANT = env_str("JWT_JWKS_TENANT", "")
+JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 30, minimum=0)
+IDEMPOTENCY_TTL_SECONDS = env_int("IDEMPOTENCY_TTL_SECONDS", 86400, minimum=60)
+PROBLEM_TYPE_BASE = env_str("PROBLEM_TYPE_BASE", "https://scaiwave.dev/problems").rstrip("/")
+THROTTLE_SERVER_RATE = env_str("THROTTLE_SERVER_RATE", "300000/min")
+THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "1200/min")
+# Requests bodies larger than this are refused with 413 (uploads have their own limit).
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "scaiwave.api.auth.ApiKeyAuthentication",
+        "scaiwave.api.auth.UserTokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["scaiwave.api.permissions.IsTenantPrincipal"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "scaiwave.api.throttling.ServerKeyThrottle",
+        "scaiwave.api.throttling.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"server": THROTTLE_SERVER_RATE, "user": THROTTLE_USER_RATE},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "scaiwave.api.errors.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ScaiWave API",
+    "DESCRIPTION": "Self-hostable control plane for audio and video calls, in front of LiveKit.",
+    "VERSION": SCAIWAVE_VERSION,
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "UserToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        }
+    },
+}
+
+# --- Security --------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SCAIWAVE_MODE == "production")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Logging: one JSON object per line ----------------------------------------------------
+LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "scaiwave.api.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "scaiwave.api.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Tenant defaults -----------------------------------------------------------------------
+DEFAULT_RING_TIMEOUT = env_int("DEFAULT_RING_TIMEOUT", 45, minimum=5)
+DEFAULT_MAX_PARTICIPANTS = env_int("DEFAULT_MAX_PARTICIPANTS", 100, minimum=1)
+DEFAULT_RETENTION_DAYS = env_int("DEFAULT_RETENTION_DAYS", 0, minimum=0)
+
+# --- rooms ---------------------------------------------------------------------------------
+# (settings owned by the rooms app go here)
+
+# --- calls ---------------------------------------------------------------------------------
+# (settings owned by the calls app go here)
+
+# --- recordings ----------------------------------------------------------------------------
+# (settings owned by the recordings app go here)
+
+# --- webhooks ------------------------------------------------------------------------------
+# (settings owned by the webhooks app go here)
+
+# --- transcription -------------------------------------------------------------------------
+TRANSCRIPTION_POST_ENABLED = env_bool("TRANSCRIPTION_POST_ENABLED", True)
+TRANSCRIPTION_LIVE_ENABLED = env_bool("TRANSCRIPTION_LIVE_ENABLED", True)
+# (further settings owned by the transcription app go here)
+
+# --- analysis ------------------------------------------------------------------------------
+MAX_FILE_SIZE = env_int("MAX_FILE_SIZE", 50 * 1024 * 1024, minimum=1024)
+# (further settings owned by the analysis surface go here)
+
+_ = env_float  # kept imported for the app sections above

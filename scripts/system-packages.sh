@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Debian packages ScaiWave needs on the machine: ffmpeg/ffprobe (egress media, audio decoding),
+# espeak-ng and sox (test speech), pocketsphinx-testdata (human speech clips for tests).
+# Installs only what is missing; needs root (as on our machines and CI).
+set -euo pipefail
+wanted=(ffmpeg espeak-ng sox)
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing Debian packages: ${missing[*]} (run as root: apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+echo "system packages: ${wanted[*]} present"

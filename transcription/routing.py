@@ -1,0 +1,2 @@
+# WebSocket routes owned by the transcription app (the live audio ingest).
+websocket_urlpatterns: list = []
