@@ -1,0 +1,363 @@
+"""The one gateway to LiveKit: tokens, RoomService, Egress, Ingress, webhook verification.
+
+It talks to LiveKit only through the official `livekit-api` SDK over HTTP, so it cannot
+tell a real LiveKit from the built-in emulator. The SDK is async; Django views and Celery
+tasks are sync. Each process runs one private event loop in a daemon thread that owns
+one aiohttp session, and sync callers submit coroutines to it with a bounded wait. The
+loop is recreated after a fork (Celery's prefork pool), so no loop or session is shared
+across processes.
+
+Errors: transport failure or time-out -> LiveKitUnreachable (502); no LiveKit configured
+-> LiveKitNotConfigured (503); LiveKit `not_found` -> LiveKitNotFound (404); any other
+LiveKit error -> LiveKitFailure (502, LiveKit's message). Surfaces re-label the codes
+(`SW_CALL_LIVEKIT_UNREACHABLE` on the calls surface).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import aiohttp
+from django.conf import settings
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from livekit import api as lk
+from livekit.protocol import egress as lk_egress
+from livekit.protocol import ingress as lk_ingress
+from livekit.protocol import models as lk_models
+from livekit.protocol import room as lk_room
+from livekit.protocol import webhook as lk_webhook
+
+from scaiwave.api.errors import ProblemError
+
+logger = logging.getLogger("scaiwave.livekit")
+T = TypeVar("T")
+
+
+# --- Errors ----------------------------------------------------------------------------------
+
+
+class LiveKitError(ProblemError):
+    """Base of every failure talking to LiveKit."""
+
+
+class LiveKitUnreachable(LiveKitError):
+    def __init__(self, detail: str = "LiveKit could not be reached.") -> None:
+        super().__init__(502, "livekit_unreachable", detail)
+
+
+class LiveKitNotConfigured(LiveKitError):
+    def __init__(self) -> None:
+        super().__init__(503, "livekit_not_configured", "No LiveKit server is configured.")
+
+
+class LiveKitNotFound(LiveKitError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(404, "livekit_not_found", detail or "LiveKit does not know this resource.")
+
+
+class LiveKitFailure(LiveKitError):
+    def __init__(self, detail: str, *, livekit_code: str = "unknown", livekit_status: int = 0) -> None:
+        super().__init__(502, "livekit_error", f"LiveKit refused the request: {detail or livekit_code}")
+        self.livekit_code = livekit_code
+        self.livekit_status = livekit_status
+
+
+# --- The per-process loop ---------------------------------------------------------------------
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.session: aiohttp.ClientSession | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, name="livekit-gateway", daemon=True)
+        self.thread.start()
+
+    async def client(self) -> lk.LiveKitAPI:
+        if self.session is None or self.session.closed:
+            timeout = aiohttp.ClientTimeout(total=settings.LIVEKIT_TIMEOUT, connect=min(2.0, settings.LIVEKIT_TIMEOUT))
+            self.session = aiohttp.ClientSession(timeout=timeout)
+        return lk.LiveKitAPI(
+            url=settings.LIVEKIT_URL,
+            api_key=settings.LIVEKIT_API_KEY,
+            api_secret=settings.LIVEKIT_API_SECRET,
+            session=self.session,
+            failover=False,
+        )
+
+
+_loop_lock = threading.Lock()
+_loop: _LoopThread | None = None
+
+
+def _loop_thread() -> _LoopThread:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.pid != os.getpid() or not _loop.thread.is_alive():
+            _loop = _LoopThread()
+        return _loop
+
+
+def is_configured() -> bool:
+    return bool(settings.LIVEKIT_URL and settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET)
+
+
+def _call(operation: Callable[[lk.LiveKitAPI], Awaitable[T]], *, name: str, retry_safe: bool = False) -> T:
+    """Run one SDK call on the gateway loop with a bounded wait; map its failures."""
+    if not is_configured():
+        raise LiveKitNotConfigured()
+    runner = _loop_thread()
+
+    async def run() -> T:
+        client = await runner.client()
+        return await operation(client)
+
+    attempts = 2 if retry_safe else 1
+    for attempt in range(attempts):
+        future = asyncio.run_coroutine_threadsafe(run(), runner.loop)
+        try:
+            return future.result(timeout=settings.LIVEKIT_TIMEOUT + 1)
+        except lk.TwirpError as exc:
+            if exc.code == lk.TwirpErrorCode.NOT_FOUND:
+                raise LiveKitNotFound(exc.message) from None
+            if exc.status in (502, 503, 504) and attempt + 1 < attempts:
+                continue
+            if exc.status in (502, 503, 504):
+                raise LiveKitUnreachable(f"LiveKit is unavailable ({exc.status}): {exc.message}") from None
+            raise LiveKitFailure(exc.message, livekit_code=exc.code, livekit_status=exc.status) from None
+        except (aiohttp.ClientError, TimeoutError, ConnectionError, OSError) as exc:
+            future.cancel()
+            if attempt + 1 < attempts:
+                continue
+            logger.warning("livekit unreachable", extra={"operation": name, "error": repr(exc)})
+            raise LiveKitUnreachable() from None
+    raise LiveKitUnreachable()  # pragma: no cover - the loop always returns or raises
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    """A LiveKit object as the JSON a LiveKit user knows: camelCase, int64 as strings."""
+    return MessageToDict(message, preserving_proto_field_name=False, always_print_fields_with_no_presence=True)
+
+
+# --- Tokens -------------------------------------------------------------------------------------
+
+ROLES = ("host", "moderator", "participant", "viewer")
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    token: str
+    expires_at: datetime
+
+
+def grants_for_role(role: str, room_name: str) -> lk.VideoGrants:
+    """Document 001's role table as LiveKit grants. "Mute others" is enforced by ScaiWave's own
+    moderation endpoints, not by a LiveKit grant; only the host gets roomAdmin."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    publishes = role != "viewer"
+    return lk.VideoGrants(
+        room_join=True,
+        room=room_name,
+        can_publish=publishes,
+        can_subscribe=True,
+        can_publish_data=publishes,
+        room_admin=True if role == "host" else None,
+    )
+
+
+def mint_token(
+    *,
+    room_name: str,
+    identity: str,
+    name: str = "",
+    role: str = "participant",
+    metadata: str = "",
+    attributes: dict[str, str] | None = None,
+    ttl_seconds: int | None = None,
+    hidden: bool = False,
+    recorder: bool = False,
+) -> MintedToken:
+    """A LiveKit access token for one participant. Needs only the API key and secret."""
+    if not (settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
+        raise LiveKitNotConfigured()
+    ttl = timedelta(seconds=ttl_seconds or settings.LIVEKIT_TOKEN_TTL)
+    grants = grants_for_role(role, room_name)
+    if hidden:
+        grants.hidden = True
+    if recorder:
+        grants.recorder = True
+    builder = (
+        lk.AccessToken(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET)
+        .with_identity(identity)
+        .with_grants(grants)
+        .with_ttl(ttl)
+    )
+    if name:
+        builder = builder.with_name(name)
+    if metadata:
+        builder = builder.with_metadata(metadata)
+    if attributes:
+        builder = builder.with_attributes(attributes)
+    # AccessToken sets exp from its own clock at to_jwt(); ours is read just before, so it is never later.
+    expires_at = datetime.now(UTC).replace(microsecond=0) + ttl
+    return MintedToken(token=builder.to_jwt(), expires_at=expires_at)
+
+
+def verify_webhook(body: bytes, authorization: str) -> lk_webhook.WebhookEvent:
+    """Check a LiveKit webhook (bare JWT in Authorization, sha256 of the exact body). Raises ValueError."""
+    if not (settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
+        raise LiveKitNotConfigured()
+    receiver = lk.WebhookReceiver(lk.TokenVerifier(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET))
+    try:
+        return receiver.receive(body.decode("utf-8"), authorization)
+    except Exception as exc:  # the SDK raises PyJWT errors and bare Exceptions
+        raise ValueError(str(exc) or exc.__class__.__name__) from None
+
+
+# --- Rooms and participants ---------------------------------------------------------------------
+
+
+def room_create(*, name: str, empty_timeout: int = 0, max_participants: int = 0, metadata: str = "") -> lk_models.Room:
+    request = lk_room.CreateRoomRequest(
+        name=name, empty_timeout=empty_timeout, max_participants=max_participants, metadata=metadata
+    )
+    # CreateRoom is idempotent in LiveKit (an existing room is returned), so it is safe to retry.
+    return _call(lambda c: c.room.create_room(request), name="CreateRoom", retry_safe=True)
+
+
+def room_list(names: list[str] | None = None) -> list[lk_models.Room]:
+    request = lk_room.ListRoomsRequest(names=names or [])
+    response = _call(lambda c: c.room.list_rooms(request), name="ListRooms", retry_safe=True)
+    return list(response.rooms)
+
+
+def room_get(name: str) -> lk_models.Room | None:
+    rooms = room_list([name])
+    return rooms[0] if rooms else None
+
+
+def room_delete(name: str) -> None:
+    request = lk_room.DeleteRoomRequest(room=name)
+    _call(lambda c: c.room.delete_room(request), name="DeleteRoom")
+
+
+def room_update_metadata(name: str, metadata: str) -> lk_models.Room:
+    request = lk_room.UpdateRoomMetadataRequest(room=name, metadata=metadata)
+    return _call(lambda c: c.room.update_room_metadata(request), name="UpdateRoomMetadata")
+
+
+def participant_list(room_name: str) -> list[lk_models.ParticipantInfo]:
+    request = lk_room.ListParticipantsRequest(room=room_name)
+    response = _call(lambda c: c.room.list_participants(request), name="ListParticipants", retry_safe=True)
+    return list(response.participants)
+
+
+def participant_get(room_name: str, identity: str) -> lk_models.ParticipantInfo:
+    request = lk_room.RoomParticipantIdentity(room=room_name, identity=identity)
+    return _call(lambda c: c.room.get_participant(request), name="GetParticipant", retry_safe=True)
+
+
+def participant_remove(room_name: str, identity: str) -> None:
+    request = lk_room.RoomParticipantIdentity(room=room_name, identity=identity)
+    _call(lambda c: c.room.remove_participant(request), name="RemoveParticipant")
+
+
+def track_mute(room_name: str, identity: str, track_sid: str, *, muted: bool = True) -> lk_models.TrackInfo:
+    request = lk_room.MuteRoomTrackRequest(room=room_name, identity=identity, track_sid=track_sid, muted=muted)
+    response = _call(lambda c: c.room.mute_published_track(request), name="MutePublishedTrack")
+    return response.track
+
+
+# --- Egress -------------------------------------------------------------------------------------
+
+
+def _s3_upload() -> lk_egress.S3Upload | None:
+    """Egress writes straight into ScaiWave's bucket when S3 is configured."""
+    if not settings.S3_BUCKET:
+        return None
+    return lk_egress.S3Upload(
+        access_key=settings.S3_ACCESS_KEY_ID,
+        secret=settings.S3_SECRET_ACCESS_KEY,
+        region=settings.S3_REGION,
+        endpoint=settings.S3_ENDPOINT_URL,
+        bucket=settings.S3_BUCKET,
+        force_path_style=settings.S3_FORCE_PATH_STYLE,
+    )
+
+
+def egress_start_room_composite(
+    *, room_name: str, filepath: str, audio_only: bool = False, layout: str = "speaker"
+) -> lk_egress.EgressInfo:
+    file_type = lk_egress.EncodedFileType.OGG if audio_only else lk_egress.EncodedFileType.MP4
+    output = lk_egress.EncodedFileOutput(file_type=file_type, filepath=filepath)
+    s3 = _s3_upload()
+    if s3 is not None:
+        output.s3.CopyFrom(s3)
+    request = lk_egress.RoomCompositeEgressRequest(
+        room_name=room_name, layout=layout, audio_only=audio_only, file_outputs=[output]
+    )
+    return _call(lambda c: c.egress.start_room_composite_egress(request), name="StartRoomCompositeEgress")
+
+
+def egress_start_track(
+    *, room_name: str, track_sid: str, filepath: str = "", websocket_url: str = ""
+) -> lk_egress.EgressInfo:
+    """One track's audio: to a file in storage, or streamed as PCM to a WebSocket (live transcription)."""
+    if websocket_url:
+        request = lk_egress.TrackEgressRequest(room_name=room_name, track_id=track_sid, websocket_url=websocket_url)
+    else:
+        output = lk_egress.DirectFileOutput(filepath=filepath)
+        s3 = _s3_upload()
+        if s3 is not None:
+            output.s3.CopyFrom(s3)
+        request = lk_egress.TrackEgressRequest(room_name=room_name, track_id=track_sid, file=output)
+    return _call(lambda c: c.egress.start_track_egress(request), name="StartTrackEgress")
+
+
+def egress_stop(egress_id: str) -> lk_egress.EgressInfo:
+    request = lk_egress.StopEgressRequest(egress_id=egress_id)
+    return _call(lambda c: c.egress.stop_egress(request), name="StopEgress")
+
+
+def egress_list(*, room_name: str = "", egress_id: str = "", active: bool = False) -> list[lk_egress.EgressInfo]:
+    request = lk_egress.ListEgressRequest(room_name=room_name, egress_id=egress_id, active=active)
+    response = _call(lambda c: c.egress.list_egress(request), name="ListEgress", retry_safe=True)
+    return list(response.items)
+
+
+# --- Ingress ------------------------------------------------------------------------------------
+
+INGRESS_TYPES = {"rtmp": lk_ingress.IngressInput.RTMP_INPUT, "whip": lk_ingress.IngressInput.WHIP_INPUT}
+
+
+def ingress_create(
+    *, room_name: str, input_type: str, participant_identity: str, participant_name: str, name: str = ""
+) -> lk_ingress.IngressInfo:
+    request = lk_ingress.CreateIngressRequest(
+        input_type=INGRESS_TYPES[input_type],
+        name=name or participant_name,
+        room_name=room_name,
+        participant_identity=participant_identity,
+        participant_name=participant_name,
+    )
+    return _call(lambda c: c.ingress.create_ingress(request), name="CreateIngress")
+
+
+def ingress_list(*, room_name: str = "", ingress_id: str = "") -> list[lk_ingress.IngressInfo]:
+    request = lk_ingress.ListIngressRequest(room_name=room_name, ingress_id=ingress_id)
+    response = _call(lambda c: c.ingress.list_ingress(request), name="ListIngress", retry_safe=True)
+    return list(response.items)
+
+
+def ingress_delete(ingress_id: str) -> lk_ingress.IngressInfo:
+    request = lk_ingress.DeleteIngressRequest(ingress_id=ingress_id)
+    return _call(lambda c: c.ingress.delete_ingress(request), name="DeleteIngress")
