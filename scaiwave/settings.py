@@ -308,6 +308,9 @@ DEFAULT_MAX_PARTICIPANTS = env_int("DEFAULT_MAX_PARTICIPANTS", 100, minimum=1)
 DEFAULT_RETENTION_DAYS = env_int("DEFAULT_RETENTION_DAYS", 0, minimum=0)
 
 # --- rooms ---------------------------------------------------------------------------------
+# Applied, in order, to every verified LiveKit webhook event ("module.function(event, record)").
+# Each handler ignores events that are not its business.
+LIVEKIT_EVENT_HANDLERS: list[str] = []
 # (settings owned by the rooms app go here)
 
 # --- calls ---------------------------------------------------------------------------------
