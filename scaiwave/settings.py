@@ -311,6 +311,9 @@ DEFAULT_RETENTION_DAYS = env_int("DEFAULT_RETENTION_DAYS", 0, minimum=0)
 # Applied, in order, to every verified LiveKit webhook event ("module.function(event, record)").
 # Each handler ignores events that are not its business.
 LIVEKIT_EVENT_HANDLERS: list[str] = []
+# Called, in order, inside room_delete after the room is closed ("module.function(room)"):
+# calls end their live calls, recordings stop, ingress is removed.
+ROOM_CLOSE_HANDLERS: list[str] = []
 # (settings owned by the rooms app go here)
 
 # --- calls ---------------------------------------------------------------------------------

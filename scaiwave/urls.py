@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("calls.urls")),
     path("", include("recordings.urls")),
     path("", include("transcription.urls")),
+    path("", include("webhooks.intake_urls")),
     path("", include("webhooks.urls")),
 ]
 
