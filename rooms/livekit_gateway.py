@@ -16,6 +16,8 @@ LiveKit error -> LiveKitFailure (502, LiveKit's message). Surfaces re-label the 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import logging
 import os
 import threading
@@ -93,9 +95,23 @@ class _LoopThread:
             failover=False,
         )
 
+    async def close(self) -> None:
+        if self.session is not None and not self.session.closed:
+            await self.session.close()
+
 
 _loop_lock = threading.Lock()
 _loop: _LoopThread | None = None
+
+
+@atexit.register
+def _close_session_at_exit() -> None:
+    # Close the shared session on interpreter exit so aiohttp does not warn about a leak.
+    runner = _loop
+    if runner is None or runner.pid != os.getpid() or not runner.thread.is_alive():
+        return
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(runner.close(), runner.loop).result(timeout=2)
 
 
 def _loop_thread() -> _LoopThread:
