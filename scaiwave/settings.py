@@ -318,6 +318,11 @@ ROOM_CLOSE_HANDLERS: list[str] = []
 
 # --- calls ---------------------------------------------------------------------------------
 # (settings owned by the calls app go here)
+# How often beat turns ringing calls past their ring time-out into missed calls (seconds).
+CALL_RING_SWEEP_INTERVAL = env_float("CALL_RING_SWEEP_INTERVAL", 2.0, minimum=0.5)
+CELERY_BEAT_SCHEDULE["calls-expire-ringing"] = {"task": "calls.expire_ringing", "schedule": CALL_RING_SWEEP_INTERVAL}
+LIVEKIT_EVENT_HANDLERS.append("calls.services.call_apply_livekit_event")
+ROOM_CLOSE_HANDLERS.append("calls.services.calls_end_for_room")
 
 # --- recordings ----------------------------------------------------------------------------
 # (settings owned by the recordings app go here)
@@ -328,10 +333,36 @@ ROOM_CLOSE_HANDLERS: list[str] = []
 # --- transcription -------------------------------------------------------------------------
 TRANSCRIPTION_POST_ENABLED = env_bool("TRANSCRIPTION_POST_ENABLED", True)
 TRANSCRIPTION_LIVE_ENABLED = env_bool("TRANSCRIPTION_LIVE_ENABLED", True)
-# (further settings owned by the transcription app go here)
+# Speech-to-text model: "base" (multilingual, packaged), "tiny.en" (packaged), a CTranslate2 model folder
+# path, or a hub name (only with STT_ALLOW_DOWNLOAD=true). See docs/transcription.md.
+STT_MODEL = env_str("STT_MODEL", "base")
+# Where packaged models are assembled (Whisper base is joined from two package parts once).
+STT_MODEL_DIR = Path(env_str("STT_MODEL_DIR", str(DATA_DIR / "stt-models"))).resolve()
+STT_ALLOW_DOWNLOAD = env_bool("STT_ALLOW_DOWNLOAD", False)
+STT_COMPUTE_TYPE = env_choice(
+    "STT_COMPUTE_TYPE", "int8", ("int8", "int8_float32", "int16", "float32", "float16", "int8_float16", "default")
+)
+STT_DEVICE = env_choice("STT_DEVICE", "cpu", ("cpu", "cuda", "auto"))
+# CPU threads per worker process for the recognizer (0: CTranslate2 picks).
+STT_THREADS = env_int("STT_THREADS", 0, minimum=0)
+# 1 is greedy decoding (fastest); 5 is Whisper's default beam search.
+STT_BEAM_SIZE = env_int("STT_BEAM_SIZE", 1, minimum=1, maximum=10)
+# Skip silence with faster-whisper's bundled Silero VAD before decoding.
+STT_VAD_FILTER = env_bool("STT_VAD_FILTER", True)
+# How many times a failed post-call job is retried before it is marked failed.
+TRANSCRIPTION_MAX_RETRIES = env_int("TRANSCRIPTION_MAX_RETRIES", 2, minimum=0)
+# A recording that finishes with `transcript: true` is handed to these, in order.
+if "RECORDING_READY_HANDLERS" in globals():
+    RECORDING_READY_HANDLERS.append("transcription.services.transcription_queue_for_recording")  # noqa: F821
 
 # --- analysis ------------------------------------------------------------------------------
 MAX_FILE_SIZE = env_int("MAX_FILE_SIZE", 50 * 1024 * 1024, minimum=1024)
+# rules: the embedded analyzer (no model, no network); openai: an OpenAI-compatible chat-completions API.
+ANALYSIS_BACKEND = env_choice("ANALYSIS_BACKEND", "rules", ("rules", "openai"))
+ANALYSIS_OPENAI_BASE_URL = env_str("ANALYSIS_OPENAI_BASE_URL", "")  # e.g. https://api.openai.com/v1
+ANALYSIS_OPENAI_MODEL = env_str("ANALYSIS_OPENAI_MODEL", "gpt-4o-mini")
+ANALYSIS_OPENAI_API_KEY = env_str("ANALYSIS_OPENAI_API_KEY", "")
+ANALYSIS_OPENAI_TIMEOUT = env_float("ANALYSIS_OPENAI_TIMEOUT", 60.0, minimum=1.0)
 # (further settings owned by the analysis surface go here)
 
 _ = env_float  # kept imported for the app sections above
