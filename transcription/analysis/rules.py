@@ -161,13 +161,14 @@ def key_topics(segments: list[SpokenSegment], limit: int = 5) -> list[str]:
 
 
 def talk_time(segments: list[SpokenSegment]) -> dict[str, float]:
-    totals: Counter[str] = Counter()
+    totals: dict[str, float] = {}
     for segment in segments:
-        totals[segment.speaker] += max(0.0, segment.end - segment.start)
+        totals[segment.speaker] = totals.get(segment.speaker, 0.0) + max(0.0, segment.end - segment.start)
     whole = sum(totals.values())
     if whole <= 0:
         return {}
-    return {speaker: round(seconds / whole, 3) for speaker, seconds in totals.most_common()}
+    ranked = sorted(totals.items(), key=lambda item: item[1], reverse=True)
+    return {speaker: round(seconds / whole, 3) for speaker, seconds in ranked}
 
 
 def find_questions(segments: list[SpokenSegment]) -> list[Question]:
