@@ -134,7 +134,9 @@ def _call(operation: Callable[[lk.LiveKitAPI], Awaitable[T]], *, name: str, retr
 
     async def run() -> T:
         client = await runner.client()
-        return await operation(client)
+        # livekit-api passes timeout=None per request, which disables the session's time-out,
+        # so every call is bounded here.
+        return await asyncio.wait_for(operation(client), settings.LIVEKIT_TIMEOUT)
 
     attempts = 2 if retry_safe else 1
     for attempt in range(attempts):
@@ -248,6 +250,28 @@ def room_create(*, name: str, empty_timeout: int = 0, max_participants: int = 0,
     )
     # CreateRoom is idempotent in LiveKit (an existing room is returned), so it is safe to retry.
     return _call(lambda c: c.room.create_room(request), name="CreateRoom", retry_safe=True)
+
+
+def room_proto(
+    *,
+    sid: str,
+    name: str,
+    empty_timeout: int = 0,
+    max_participants: int = 0,
+    creation_time: int = 0,
+    metadata: str = "",
+    num_participants: int = 0,
+) -> lk_models.Room:
+    """A LiveKit Room object built from what ScaiWave knows, for a room LiveKit has not instantiated."""
+    return lk_models.Room(
+        sid=sid,
+        name=name,
+        empty_timeout=empty_timeout,
+        max_participants=max_participants,
+        creation_time=creation_time,
+        metadata=metadata,
+        num_participants=num_participants,
+    )
 
 
 def room_list(names: list[str] | None = None) -> list[lk_models.Room]:

@@ -6,7 +6,6 @@ stopped too so nothing is left half-running.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -38,7 +37,7 @@ class Command(BaseCommand):
         python = sys.executable
         env = dict(os.environ)
         commands: dict[str, list[str]] = {}
-        if settings.LIVEKIT_USES_EMULATOR and importlib.util.find_spec("livekit_emulator") is not None:
+        if settings.LIVEKIT_USES_EMULATOR:
             env.update(
                 {
                     "EMULATOR_HOST": "127.0.0.1",
