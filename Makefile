@@ -45,6 +45,10 @@ lint: dev-deps
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
+## schemathesis against the running server's OpenAPI, as each kind of caller (bounded; CHECK_API_SECONDS).
+check-api: dev-deps services
+	$(PY) scripts/check_api.py
+
 format: dev-deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .

@@ -1,5 +1,7 @@
 """OpenAPI pieces shared by every surface: the problem document and its responses."""
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -71,3 +73,56 @@ class UserTokenScheme(OpenApiAuthenticationExtension):
             "bearerFormat": "JWT",
             "description": "HS256 signed with the tenant API secret: iss = API key id, sub = user id, exp required.",
         }
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_COMMON_STATUSES = {
+    "400": "Bad request: the problem's `errors` member lists the fields",
+    "401": "No or bad credentials",
+    "403": "Not allowed",
+    "404": "Not found (also another tenant's resources)",
+    "413": "Request body too large",
+    "415": "Unsupported media type",
+    "429": "Rate limited (see Retry-After)",
+}
+
+
+def add_problem_responses(result: dict[str, Any], generator: object, request: object, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation documents the problems any endpoint can answer,
+    and every 4xx/5xx response is `application/problem+json` with the Problem schema."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault(
+        "Problem",
+        {
+            "type": "object",
+            "description": "RFC 9457 problem details",
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+                "code": {"type": "string", "description": "Stable machine-readable code"},
+                "error": {"type": "string", "description": "Same as code"},
+                "message": {"type": "string", "description": "Same as detail"},
+                "errors": {"description": "Field errors (400)"},
+            },
+            "required": ["type", "title", "status", "detail", "code", "error", "message"],
+            "additionalProperties": True,
+        },
+    )
+    for path_item in result.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, description in _COMMON_STATUSES.items():
+                responses.setdefault(status, {"description": description})
+            for status, response in responses.items():
+                if not status.isdigit() or int(status) < 400:
+                    continue
+                content = response.setdefault("content", {})
+                schema = content.pop("application/json", {}).get("schema") or _PROBLEM_REF
+                if schema.get("$ref", "").endswith("/Problem") or "application/problem+json" not in content:
+                    content["application/problem+json"] = {"schema": schema if schema else _PROBLEM_REF}
+    return result
