@@ -70,3 +70,61 @@ class RoomMember(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.power_level >= self.ADMIN_POWER
+
+
+class RoomParticipant(models.Model):
+    """One LiveKit connection (a participant sid) as LiveKit reported it: the mirror of who is in a room.
+
+    A sid is one connection; a rejoin gets a new sid and a new row. `left` is terminal for a sid, so a
+    reordered `participant_joined` that arrives after its `participant_left` cannot bring a ghost back.
+    """
+
+    class State(models.TextChoices):
+        JOINED = "joined"
+        LEFT = "left"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    sid = models.CharField(max_length=64)
+    identity = models.CharField(max_length=256)
+    name = models.CharField(max_length=256, blank=True, default="")
+    kind = models.CharField(max_length=32, blank=True, default="STANDARD")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.JOINED)
+    # LiveKit's ParticipantInfo.joined_at_ms (or the event time): which connection of an identity is newest.
+    joined_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+    left_reason = models.CharField(max_length=64, blank=True, default="")
+    # Published tracks by sid: {"TR_x": {"type", "source", "muted", "published"}}; an unpublished
+    # track stays as a tombstone (published=False) so a late track_published is recognised as stale.
+    tracks = models.JSONField(default=dict, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    # When ScaiWave last wrote the row: reconciliation leaves alone rows written after its LiveKit snapshot.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "sid"], name="uniq_room_participant_sid")]
+        indexes = [models.Index(fields=["room", "identity"]), models.Index(fields=["room", "state"])]
+        ordering = ["room", "joined_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.identity} ({self.sid}) in {self.room}: {self.state}"
+
+
+class RoomBan(models.Model):
+    """A kicked identity may not refresh a token for this room name until `until`.
+
+    Keyed by the room's name, not the Room row: a room closed and reopened under the same name keeps the ban.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="room_bans")
+    room_name = models.CharField(max_length=200)
+    identity = models.CharField(max_length=256)
+    until = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "room_name", "identity"], name="uniq_room_ban"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identity} banned from {self.room_name} until {self.until:%Y-%m-%d %H:%M:%S}"

@@ -333,7 +333,18 @@ LIVEKIT_EVENT_HANDLERS: list[str] = []
 # Called, in order, inside room_delete after the room is closed ("module.function(room)"):
 # calls end their live calls, recordings stop, ingress is removed.
 ROOM_CLOSE_HANDLERS: list[str] = []
-# (settings owned by the rooms app go here)
+# The rooms app mirrors LiveKit's room/participant/track/ingress events (rooms.livekit_events).
+LIVEKIT_EVENT_HANDLERS.append("rooms.livekit_events.room_apply_livekit_event")
+# Rooms and participants are compared with LiveKit's ListRooms/ListParticipants this often.
+CELERY_BEAT_SCHEDULE["rooms-reconcile-livekit"] = {
+    "task": "rooms.reconcile_livekit",
+    "schedule": LIVEKIT_RECONCILE_INTERVAL,
+}
+# Closing a room deletes its ingress endpoints in LiveKit.
+ROOM_CLOSE_HANDLERS.append("rooms.services.room_close_ingress")
+# A WebSocket client may subscribe to a room's events if it is a current member.
+EVENTS_ROOM_SUBSCRIBE_CHECK = "rooms.selectors.room_subscribe_check"
+
 
 # --- calls ---------------------------------------------------------------------------------
 # (settings owned by the calls app go here)

@@ -1,2 +1,8 @@
 # The LiveKit webhook intake (POST /v1/calls/webhook), owned by webhooks/intake.py.
-urlpatterns: list = []
+from django.urls import path
+
+from webhooks.intake import LiveKitWebhookView
+
+urlpatterns = [
+    path("v1/calls/webhook", LiveKitWebhookView.as_view(), name="livekit-webhook"),
+]
