@@ -348,11 +348,6 @@ EVENTS_ROOM_SUBSCRIBE_CHECK = "rooms.selectors.room_subscribe_check"
 
 # --- calls ---------------------------------------------------------------------------------
 # (settings owned by the calls app go here)
-# How often beat turns ringing calls past their ring time-out into missed calls (seconds).
-CALL_RING_SWEEP_INTERVAL = env_float("CALL_RING_SWEEP_INTERVAL", 2.0, minimum=0.5)
-CELERY_BEAT_SCHEDULE["calls-expire-ringing"] = {"task": "calls.expire_ringing", "schedule": CALL_RING_SWEEP_INTERVAL}
-LIVEKIT_EVENT_HANDLERS.append("calls.services.call_apply_livekit_event")
-ROOM_CLOSE_HANDLERS.append("calls.services.calls_end_for_room")
 
 # --- recordings ----------------------------------------------------------------------------
 # (settings owned by the recordings app go here)
