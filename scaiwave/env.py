@@ -76,11 +76,18 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def database_from_url(url: str) -> dict[str, object]:
-    """Turn `postgres://user:pass@host:port/name` or `sqlite:///path` into a DATABASES entry."""
+def database_from_url(url: str, *, pool_size: int = 0) -> dict[str, object]:
+    """Turn `postgres://user:pass@host:port/name` or `sqlite:///path` into a DATABASES entry.
+
+    With `pool_size` > 0, PostgreSQL connections come from a psycopg pool. Under ASGI every
+    request runs in its own thread, so persistent per-thread connections (CONN_MAX_AGE) are
+    never reused and pile up until PostgreSQL refuses clients; a pool bounds them.
+    """
     parsed = urlparse(url)
     if parsed.scheme in {"postgres", "postgresql", "pgsql"}:
         options: dict[str, object] = {}
+        if pool_size > 0:
+            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parsed.path.lstrip("/")) or "scaiwave",
@@ -88,8 +95,8 @@ def database_from_url(url: str) -> dict[str, object]:
             "PASSWORD": unquote(parsed.password or ""),
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
+            "CONN_MAX_AGE": 0 if pool_size > 0 else 60,
+            "CONN_HEALTH_CHECKS": pool_size == 0,
             "OPTIONS": options,
         }
     if parsed.scheme == "sqlite":

@@ -10,12 +10,12 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from scaiwave.api.errors import ProblemError
 from scaiwave.api.idempotency import idempotent
 from scaiwave.api.permissions import principal_of
+from scaiwave.api.throttling import FixedWindowThrottle
 
 executions: list[int] = []
 _lock = threading.Lock()
@@ -48,11 +48,15 @@ class ProblemView(APIView):
         raise ProblemError(status, f"probe_{status}", f"probe {status}")
 
 
-class TightThrottle(SimpleRateThrottle):
-    rate = "2/min"
+class TightThrottle(FixedWindowThrottle):
+    scope = "probe"
 
-    def get_cache_key(self, request: Request, view: object) -> str:
-        return f"throttle:probe:{principal_of(request).tenant.pk}"
+    def __init__(self) -> None:
+        self.limit, self.window = 2, 60
+        self._wait = 0.0
+
+    def key_for(self, request: Request) -> str:
+        return principal_of(request).tenant.pk
 
 
 class ThrottledView(APIView):

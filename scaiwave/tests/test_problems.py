@@ -99,3 +99,23 @@ def test_a_crash_is_a_500_problem_without_a_stack_trace(acme, monkeypatch):
     body = assert_problem(response, 500, "internal_error")
     assert "secret internals" not in response.content.decode()
     assert "Traceback" not in body["detail"]
+
+
+def test_the_per_key_rate_limit_applies_to_real_endpoints(acme, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"server": "3/min", "user": "3/min"},
+    }
+    client = acme.server()
+    statuses = [client.get("/v1/health").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_rate_limits_are_counted_per_tenant(acme, globex, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"server": "1/min", "user": "1/min"},
+    }
+    assert acme.server().get("/v1/health").status_code == 200
+    assert globex.server().get("/v1/health").status_code == 200
+    assert acme.server().get("/v1/health").status_code == 429
