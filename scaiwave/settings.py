@@ -276,6 +276,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name ("status", "type") get distinct, stable names.
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "calls.models.Call.Status",
+        "CallTypeEnum": "calls.models.Call.Type",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "scaiwave.api.schema.add_problem_responses",
@@ -353,12 +358,31 @@ ROOM_CLOSE_HANDLERS.append("rooms.services.room_close_ingress")
 # A WebSocket client may subscribe to a room's events if it is a current member.
 EVENTS_ROOM_SUBSCRIBE_CHECK = "rooms.selectors.room_subscribe_check"
 
-
 # --- calls ---------------------------------------------------------------------------------
 # (settings owned by the calls app go here)
+# How often beat turns ringing calls past their ring time-out into missed calls (seconds).
+CALL_RING_SWEEP_INTERVAL = env_float("CALL_RING_SWEEP_INTERVAL", 2.0, minimum=0.5)
+CELERY_BEAT_SCHEDULE["calls-expire-ringing"] = {"task": "calls.expire_ringing", "schedule": CALL_RING_SWEEP_INTERVAL}
+LIVEKIT_EVENT_HANDLERS.append("calls.services.call_apply_livekit_event")
+ROOM_CLOSE_HANDLERS.append("calls.services.calls_end_for_room")
 
 # --- recordings ----------------------------------------------------------------------------
-# (settings owned by the recordings app go here)
+LIVEKIT_EVENT_HANDLERS.append("recordings.services.recording_apply_livekit_event")
+ROOM_CLOSE_HANDLERS.append("recordings.services.recordings_stop_for_room")
+# Called, in order, once a recording asked with `transcript: true` is ready ("module.function(recording)").
+RECORDING_READY_HANDLERS: list[str] = []
+# An egress we have not heard about for this long is checked against LiveKit's ListEgress (seconds).
+RECORDING_RECONCILE_AGE = env_float("RECORDING_RECONCILE_AGE", 60.0, minimum=0.0)
+RECORDING_RECONCILE_INTERVAL = env_float("RECORDING_RECONCILE_INTERVAL", 30.0, minimum=1.0)
+RECORDING_FFPROBE_TIMEOUT = env_float("RECORDING_FFPROBE_TIMEOUT", 60.0, minimum=1.0)
+# Objects under recordings/ without a row are removed once older than this (seconds).
+MEDIA_SWEEP_GRACE = env_float("MEDIA_SWEEP_GRACE", 6 * 3600.0, minimum=0.0)
+MEDIA_SWEEP_INTERVAL = env_float("MEDIA_SWEEP_INTERVAL", 3600.0, minimum=10.0)
+CELERY_BEAT_SCHEDULE["recordings-reconcile-egress"] = {
+    "task": "recordings.reconcile_egress",
+    "schedule": RECORDING_RECONCILE_INTERVAL,
+}
+CELERY_BEAT_SCHEDULE["recordings-sweep-media"] = {"task": "recordings.sweep_media", "schedule": MEDIA_SWEEP_INTERVAL}
 
 # --- webhooks ------------------------------------------------------------------------------
 # (settings owned by the webhooks app go here)
@@ -366,27 +390,6 @@ EVENTS_ROOM_SUBSCRIBE_CHECK = "rooms.selectors.room_subscribe_check"
 # --- transcription -------------------------------------------------------------------------
 TRANSCRIPTION_POST_ENABLED = env_bool("TRANSCRIPTION_POST_ENABLED", True)
 TRANSCRIPTION_LIVE_ENABLED = env_bool("TRANSCRIPTION_LIVE_ENABLED", True)
-# Speech-to-text model: "base" (multilingual, packaged), "tiny.en" (packaged), a CTranslate2 model folder
-# path, or a hub name (only with STT_ALLOW_DOWNLOAD=true). See docs/transcription.md.
-STT_MODEL = env_str("STT_MODEL", "base")
-# Where packaged models are assembled (Whisper base is joined from two package parts once).
-STT_MODEL_DIR = Path(env_str("STT_MODEL_DIR", str(DATA_DIR / "stt-models"))).resolve()
-STT_ALLOW_DOWNLOAD = env_bool("STT_ALLOW_DOWNLOAD", False)
-STT_COMPUTE_TYPE = env_choice(
-    "STT_COMPUTE_TYPE", "int8", ("int8", "int8_float32", "int16", "float32", "float16", "int8_float16", "default")
-)
-STT_DEVICE = env_choice("STT_DEVICE", "cpu", ("cpu", "cuda", "auto"))
-# CPU threads per worker process for the recognizer (0: CTranslate2 picks).
-STT_THREADS = env_int("STT_THREADS", 0, minimum=0)
-# 1 is greedy decoding (fastest); 5 is Whisper's default beam search.
-STT_BEAM_SIZE = env_int("STT_BEAM_SIZE", 1, minimum=1, maximum=10)
-# Skip silence with faster-whisper's bundled Silero VAD before decoding.
-STT_VAD_FILTER = env_bool("STT_VAD_FILTER", True)
-# How many times a failed post-call job is retried before it is marked failed.
-TRANSCRIPTION_MAX_RETRIES = env_int("TRANSCRIPTION_MAX_RETRIES", 2, minimum=0)
-# A recording that finishes with `transcript: true` is handed to these, in order.
-if "RECORDING_READY_HANDLERS" in globals():
-    RECORDING_READY_HANDLERS.append("transcription.services.transcription_queue_for_recording")  # noqa: F821
 
 # --- analysis ------------------------------------------------------------------------------
 MAX_FILE_SIZE = env_int("MAX_FILE_SIZE", 50 * 1024 * 1024, minimum=1024)

@@ -1,0 +1,135 @@
+"""Document 001's room recording endpoints (X-API-Key)."""
+
+from __future__ import annotations
+
+import pytest
+
+from recordings.models import Recording
+from scaiwave.models import Event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def live_standup(standup, livekit):
+    """Someone is in the room on LiveKit, so there is something to record."""
+    livekit.control.connect(livekit.token("alice", standup.livekit_name, can_publish=True))
+    return standup
+
+
+def test_start_answers_201_with_the_egress_and_emits_recording_started(acme, live_standup):
+    response = acme.server().post("/v1/rooms/standup/recording/start")
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "recording" and body["roomId"] == "standup"
+    assert body["egressId"].startswith("EG_") and body["startedAt"].endswith("Z")
+    assert body["recordingId"].startswith("rec_")
+    event = Event.objects.get(tenant=acme.tenant, type="recording_started")
+    assert event.data["egressId"] == body["egressId"] and event.room_key == "standup"
+
+
+def test_start_while_recording_answers_200_already_recording_with_the_same_egress(acme, live_standup):
+    first = acme.server().post("/v1/rooms/standup/recording/start").json()
+    again = acme.server().post("/v1/rooms/standup/recording/start")
+
+    assert again.status_code == 200
+    assert again.json()["status"] == "already_recording"
+    assert again.json()["egressId"] == first["egressId"]
+    assert Recording.objects.count() == 1
+
+
+def test_status_follows_start_and_stop(acme, live_standup):
+    server = acme.server()
+    assert server.get("/v1/rooms/standup/recording").json() == {
+        "isRecording": False,
+        "egressId": None,
+        "startedAt": None,
+        "recordingId": None,
+    }
+    started = server.post("/v1/rooms/standup/recording/start").json()
+    status = server.get("/v1/rooms/standup/recording").json()
+    assert status["isRecording"] is True and status["egressId"] == started["egressId"]
+
+    stopped = server.post("/v1/rooms/standup/recording/stop")
+
+    assert stopped.status_code == 200
+    assert stopped.json()["status"] == "stopped" and stopped.json()["stoppedAt"].endswith("Z")
+    assert server.get("/v1/rooms/standup/recording").json()["isRecording"] is False
+
+
+def test_stop_without_a_running_recording_is_404_and_stopping_twice_is_too(acme, live_standup):
+    server = acme.server()
+    assert server.post("/v1/rooms/standup/recording/stop").status_code == 404
+    server.post("/v1/rooms/standup/recording/start")
+    assert server.post("/v1/rooms/standup/recording/stop").status_code == 200
+    second = server.post("/v1/rooms/standup/recording/stop")
+    assert second.status_code == 404
+    assert second.headers["Content-Type"] == "application/problem+json"
+    assert second.json()["code"] == "recording_not_running"
+
+
+def test_an_unknown_room_is_404(acme, livekit):
+    response = acme.server().post("/v1/rooms/nowhere/recording/start")
+    assert response.status_code == 404 and response.json()["code"] == "room_not_found"
+
+
+def test_another_tenants_room_is_404(acme, globex, live_standup):
+    assert globex.server().post("/v1/rooms/standup/recording/start").status_code == 404
+    assert not Recording.objects.exists()
+
+
+def test_a_room_nobody_joined_on_livekit_cannot_be_recorded(acme, standup, livekit):
+    response = acme.server().post("/v1/rooms/standup/recording/start")
+    assert response.status_code == 409 and response.json()["code"] == "room_not_live"
+    assert not Recording.objects.exists()
+
+
+def test_recordings_disabled_for_the_tenant_is_403(acme, live_standup):
+    acme.tenant.recordings_enabled = False
+    acme.tenant.save()
+    response = acme.server().post("/v1/rooms/standup/recording/start")
+    assert response.status_code == 403 and response.json()["code"] == "recordings_disabled"
+
+
+def test_these_endpoints_need_the_server_key(acme, live_standup):
+    from rest_framework.test import APIClient
+
+    assert APIClient().post("/v1/rooms/standup/recording/start").status_code == 401
+    assert acme.user("dave").post("/v1/rooms/standup/recording/start").status_code == 403
+    assert acme.user("dave").get("/v1/rooms/standup/recording").status_code == 403
+
+
+def test_closing_the_room_stops_its_recording(acme, live_standup):
+    from recordings.services import recordings_stop_for_room
+
+    recording_id = acme.server().post("/v1/rooms/standup/recording/start").json()["recordingId"]
+
+    recordings_stop_for_room(live_standup)
+
+    recording = Recording.objects.get(pk=recording_id)
+    assert recording.status == Recording.Status.ABORTED  # stopped before LiveKit began writing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_starts_make_one_recording(acme, standup, livekit):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    livekit.control.connect(livekit.token("alice", standup.livekit_name, can_publish=True))
+
+    def start() -> tuple[int, str]:
+        try:
+            response = acme.server().post("/v1/rooms/standup/recording/start")
+            return response.status_code, response.json()["egressId"]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = sorted(pool.map(lambda _: start(), range(2)))
+
+    assert [status for status, _ in results] == [200, 201]
+    assert results[0][1] == results[1][1]
+    assert Recording.objects.count() == 1
+    assert len(livekit.control.state()["egress"]) == 1
