@@ -28,6 +28,15 @@ class Transcription(models.Model):
         PROCESSING = "processing"
         COMPLETED = "completed"
         FAILED = "failed"
+        # Live sessions (document 001): active while audio streams in, stopped afterwards.
+        ACTIVE = "active"
+        STOPPED = "stopped"
+
+    class Health(models.TextChoices):
+        """Whether a live session keeps up with its speakers (never silently behind)."""
+
+        OK = "ok"
+        DEGRADED = "degraded", "degraded: audio is being dropped or delayed"
 
     id = models.CharField(primary_key=True, max_length=40, default=_transcription_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="transcriptions")
@@ -50,6 +59,15 @@ class Transcription(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # {"<track sid or participant identity>": "Alice"} from the request; applied to segment speaker names.
     speaker_map = models.JSONField(default=dict, blank=True)
+    # Live sessions: the room transcribed, the options asked (partialResults, punctuation, profanityFilter),
+    # and how well the recognizer keeps up.
+    room = models.ForeignKey(
+        "rooms.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="transcriptions"
+    )
+    options = models.JSONField(default=dict, blank=True)
+    health = models.CharField(max_length=12, choices=Health.choices, blank=True, default="")
+    health_detail = models.TextField(blank=True, default="")
+    stopped_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -84,6 +102,9 @@ class TranscriptSegment(models.Model):
     speaker_name = models.CharField(max_length=256, blank=True, default="")
     words = models.JSONField(default=list, blank=True, help_text='[{"start", "end", "text", "probability"}]')
     confidence = models.FloatField(null=True, blank=True)
+    # Live sessions: the LiveKit track the audio came from, and when the segment was stored.
+    track_sid = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["transcription", "index"]
