@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
@@ -19,18 +22,43 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestIdMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    """Sync and async capable: under ASGI a sync-only middleware would force a thread hop per request."""
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        request_id, token, started = self._begin(request)
         try:
-            response = self._guarded(request)
+            response = self._refuse_oversized(request) or self.get_response(request)
         finally:
             request_id_var.reset(token)
+        return self._finish(request, response, request_id, started)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        request_id, token, started = self._begin(request)
+        try:
+            response = self._refuse_oversized(request) or await self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        return self._finish(request, response, request_id, started)
+
+    @staticmethod
+    def _begin(request: HttpRequest) -> tuple[str, contextvars.Token[str], float]:
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        return request_id, request_id_var.set(request_id), time.perf_counter()
+
+    @staticmethod
+    def _finish(request: HttpRequest, response: HttpResponse, request_id: str, started: float) -> HttpResponse:
         response["X-Request-Id"] = request_id
         logger.info(
             "request",
@@ -44,19 +72,18 @@ class RequestIdMiddleware:
         )
         return response
 
-    def _guarded(self, request: HttpRequest) -> HttpResponse:
+    def _refuse_oversized(self, request: HttpRequest) -> HttpResponse | None:
         limit = self._body_limit(request)
         length = request.META.get("CONTENT_LENGTH")
-        if length:
-            try:
-                too_big = int(length) > limit
-            except ValueError:
-                return problem_json_response(400, "bad_request", "Content-Length is not a number.")
-            if too_big:
-                return problem_json_response(
-                    413, "payload_too_large", f"The request body is larger than {limit} bytes."
-                )
-        return self.get_response(request)
+        if not length:
+            return None
+        try:
+            too_big = int(length) > limit
+        except ValueError:
+            return problem_json_response(400, "bad_request", "Content-Length is not a number.")
+        if too_big:
+            return problem_json_response(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
+        return None
 
     @staticmethod
     def _body_limit(request: HttpRequest) -> int:

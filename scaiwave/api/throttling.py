@@ -11,10 +11,12 @@ request, whatever the rate.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -27,6 +29,56 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """'1200/min' -> (1200, 60)."""
     count, _, period = rate.partition("/")
     return int(count), _PERIODS[period.strip()[0].lower()]
+
+
+def _add_hits(bucket: str, hits: int, *, ttl: int) -> int:
+    """Add hits to a window's shared counter and return the new total, in one Redis round trip."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        client = backend._cache.get_client(bucket, write=True)
+        redis_key = backend.make_and_validate_key(bucket)
+        pipe = client.pipeline(transaction=False)
+        pipe.incrby(redis_key, hits)
+        pipe.expire(redis_key, ttl, nx=True)
+        total, _ = pipe.execute()
+        return int(total)
+    # Local-memory cache (embedded mode, one process): add() then incr() is good enough.
+    cache.add(bucket, 0, timeout=ttl)
+    try:
+        return int(cache.incr(bucket, hits))
+    except ValueError:  # evicted between add and incr
+        cache.set(bucket, hits, timeout=ttl)
+        return hits
+
+
+class _LocalTally:
+    """Hits counted in this process and not yet added to the shared counter.
+
+    A high limit (thousands a minute) does not need an exact global count on every request:
+    the process flushes its hits in batches of up to `batch` (or every 0.2 s), so a request
+    costs no round trip at all most of the time. The global count can run ahead of the
+    limit by at most processes x batch. Low limits use a batch of 1, which is exact.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.buckets: dict[str, tuple[int, int, float]] = {}  # bucket -> (pending, last_total, last_flush)
+
+    def hit(self, bucket: str, *, ttl: int, batch: int) -> int:
+        with self.lock:
+            pending, last_total, last_flush = self.buckets.get(bucket, (0, 0, 0.0))
+            pending += 1
+            now = time.monotonic()
+            if pending >= batch or now - last_flush > 0.2:
+                last_total = _add_hits(bucket, pending, ttl=ttl)
+                pending, last_flush = 0, now
+            if len(self.buckets) > 10_000:  # old windows: drop them
+                self.buckets.clear()
+            self.buckets[bucket] = (pending, last_total, last_flush)
+            return last_total + pending
+
+
+_tally = _LocalTally()
 
 
 class FixedWindowThrottle(BaseThrottle):
@@ -49,13 +101,8 @@ class FixedWindowThrottle(BaseThrottle):
         now = time.time()
         window_start = int(now // self.window) * self.window
         bucket = f"throttle:{self.scope}:{key}:{window_start}"
-        # add() creates the counter with its expiry only if absent; incr() is atomic in Redis.
-        cache.add(bucket, 0, timeout=self.window + 1)
-        try:
-            count = cache.incr(bucket)
-        except ValueError:  # evicted between add and incr
-            cache.set(bucket, 1, timeout=self.window + 1)
-            count = 1
+        batch = max(1, min(50, self.limit // 200))
+        count = _tally.hit(bucket, ttl=self.window + 1, batch=batch)
         if count > self.limit:
             self._wait = window_start + self.window - now
             return False
