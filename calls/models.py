@@ -7,6 +7,7 @@ A Call is one ring-and-talk session in a Room, carried by its own LiveKit room
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -194,3 +195,91 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} in {self.room_id}"
+
+
+class LiveCall(models.Model):
+    """A scheduled live stream (document 003, "Loop Live"): one host publishes, the audience only subscribes.
+
+    Built on the same core as every other call: each live call has its own Room (`live-<uuid>`, created with
+    the live call; its LiveKit name is the `stream_call_id`), and going live creates a Call in that room
+    (livekit_room = the Room's LiveKit name) and a Recording of that call. Status moves only through
+    `transition_to`, which checks `TRANSITIONS` (docs/live-calls.md draws it).
+    """
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        LIVE = "live"
+        ENDED = "ended"
+        ERRORED = "errored"
+
+    STREAM_CALL_TYPE = "livestream"
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.SCHEDULED: frozenset({Status.LIVE, Status.ERRORED}),
+        Status.LIVE: frozenset({Status.ENDED, Status.ERRORED}),
+        Status.ENDED: frozenset(),
+        Status.ERRORED: frozenset(),
+    }
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="live_calls")
+    host = models.ForeignKey(TenantUser, on_delete=models.PROTECT, related_name="hosted_live_calls")
+    title = models.CharField(max_length=500)
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="null: the host starts it when ready")
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
+    error_reason = models.TextField(blank=True, default="")
+    # The core it runs on: its own room (from creation), and once live the call and its recording.
+    room = models.OneToOneField(Room, on_delete=models.PROTECT, related_name="live_call")
+    call = models.OneToOneField(Call, on_delete=models.SET_NULL, null=True, blank=True, related_name="live_call")
+    recording = models.ForeignKey(
+        "recordings.Recording", on_delete=models.SET_NULL, null=True, blank=True, related_name="live_calls"
+    )
+    # The LiveKit room name (document 003's stream_call_id); kept when the Room row is closed.
+    stream_call_id = models.CharField(max_length=256)
+    # The composite file's media id once the recording is ready; `recording_url` is signed from it on each read
+    # (a stored signed URL would expire).
+    recording_media_id = models.CharField(max_length=40, blank=True, default="")
+    recording_ready_at = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="livecall_tenant_idx"),
+            models.Index(fields=["host", "-created_at"], name="livecall_host_idx"),
+            models.Index(fields=["scheduled_at"], name="livecall_due_idx", condition=models.Q(status="scheduled")),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.status})"
+
+    def can_transition_to(self, target: str) -> bool:
+        return target in self.TRANSITIONS.get(self.status, frozenset())
+
+    def transition_to(self, target: str, *, reason: str = "", at: datetime | None = None) -> None:
+        """Move to `target` (not saved) and stamp the times that go with it. Raises InvalidLiveCallTransition."""
+        if not self.can_transition_to(target):
+            raise InvalidLiveCallTransition(self.status, target)
+        now = at or timezone.now()
+        self.status = target
+        if target == self.Status.LIVE:
+            self.started_at = now
+        else:
+            self.ended_at = now
+        if target == self.Status.ERRORED:
+            self.error_reason = reason
+
+    @property
+    def due_at(self) -> datetime:
+        """When the call should go live: its scheduled time, or its creation for an unscheduled one."""
+        return self.scheduled_at or self.created_at
+
+
+class InvalidLiveCallTransition(Exception):
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"a live call cannot go from {current} to {target}")
+        self.current = current
+        self.target = target

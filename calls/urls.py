@@ -1,7 +1,7 @@
 """The ScaiWave calls surface. The recording endpoints (`/v1/calls/{id}/recording/...`) live in
 recordings/urls.py and the LiveKit intake (`/v1/calls/webhook`) in webhooks/intake_urls.py."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from calls import views
 
@@ -17,4 +17,5 @@ urlpatterns = [
     re_path(rf"^v1/calls/{CALL_ID}$", views.CallStateView.as_view(), name="call-state"),
     path("v1/rooms/<str:room_id>/calls", views.RoomCallsView.as_view(), name="room-calls"),
     path("v1/rooms/<str:room_id>/timeline", views.RoomTimelineView.as_view(), name="room-timeline"),
+    path("", include("calls.live_urls")),
 ]

@@ -366,6 +366,15 @@ CALL_RING_SWEEP_INTERVAL = env_float("CALL_RING_SWEEP_INTERVAL", 2.0, minimum=0.
 CELERY_BEAT_SCHEDULE["calls-expire-ringing"] = {"task": "calls.expire_ringing", "schedule": CALL_RING_SWEEP_INTERVAL}
 LIVEKIT_EVENT_HANDLERS.append("calls.services.call_apply_livekit_event")
 ROOM_CLOSE_HANDLERS.append("calls.services.calls_end_for_room")
+# Live calls (document 003): a scheduled call not started this long after it was due is errored (seconds).
+LIVE_CALL_START_GRACE = env_int("LIVE_CALL_START_GRACE", 900, minimum=60)
+# How often beat starts due live calls whose host is connected, and errors the overdue ones (seconds).
+LIVE_CALL_SWEEP_INTERVAL = env_float("LIVE_CALL_SWEEP_INTERVAL", 15.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["calls-live-advance"] = {"task": "calls.live_advance", "schedule": LIVE_CALL_SWEEP_INTERVAL}
+# Task modules autodiscovery does not find (it loads only `<app>.tasks`).
+CELERY_IMPORTS: list[str] = ["calls.live_tasks"]
+# A live call's room closing (LiveKit's empty time-out, room_finished) ends or errors the live call.
+ROOM_CLOSE_HANDLERS.append("calls.live_services.live_calls_close_for_room")
 
 # --- recordings ----------------------------------------------------------------------------
 LIVEKIT_EVENT_HANDLERS.append("recordings.services.recording_apply_livekit_event")
