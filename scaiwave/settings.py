@@ -396,6 +396,39 @@ CELERY_BEAT_SCHEDULE["recordings-sweep-media"] = {"task": "recordings.sweep_medi
 
 # --- webhooks ------------------------------------------------------------------------------
 # (settings owned by the webhooks app go here)
+# Outbound webhooks may call private/loopback addresses (development). Off in production.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", SCAIWAVE_MODE == "embedded")
+WEBHOOK_CONNECT_TIMEOUT = env_float("WEBHOOK_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 15.0, minimum=0.1)  # the whole exchange, seconds
+WEBHOOK_RESPONSE_BODY_MAX = env_int("WEBHOOK_RESPONSE_BODY_MAX", 2048, minimum=0)  # bytes kept
+
+
+# Seconds to wait after failed attempt 1, 2, ... (+/- WEBHOOK_RETRY_JITTER); one attempt more than
+# entries. The default spans about 2.9 days over 12 attempts (docs/webhooks.md).
+def _webhook_retry_schedule() -> list[float]:
+    default = ["5", "30", "120", "600", "1800", "3600", "10800", "21600", "43200", "86400", "86400"]
+    try:
+        return [float(value) for value in env_list("WEBHOOK_RETRY_SCHEDULE", default)]
+    except ValueError:
+        raise ImproperEnvironment("WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds") from None
+
+
+WEBHOOK_RETRY_SCHEDULE = _webhook_retry_schedule()
+WEBHOOK_RETRY_JITTER = env_float("WEBHOOK_RETRY_JITTER", 0.2, minimum=0.0)  # fraction of each delay
+# Retries due within this many seconds are queued with a countdown; later ones are sent by the sweep.
+WEBHOOK_RETRY_COUNTDOWN_MAX = env_float("WEBHOOK_RETRY_COUNTDOWN_MAX", 300.0, minimum=0.0)
+# An endpoint is disabled after this many failed attempts in a row spanning at least this long.
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20, minimum=1)
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 86400, minimum=0)
+# After rotate-secret, the old secret keeps signing (second signature) for this long.
+WEBHOOK_SECRET_GRACE_SECONDS = env_int("WEBHOOK_SECRET_GRACE_SECONDS", 86400, minimum=0)
+# A claimed attempt is considered lost (worker died) once its lease runs out.
+WEBHOOK_SEND_LEASE_SECONDS = env_int("WEBHOOK_SEND_LEASE_SECONDS", 60, minimum=1)
+# The sweep re-queues a due delivery whose task has not run this long after it was queued.
+WEBHOOK_REQUEUE_AFTER = env_float("WEBHOOK_REQUEUE_AFTER", 120.0, minimum=0.0)
+WEBHOOK_SWEEP_INTERVAL = env_float("WEBHOOK_SWEEP_INTERVAL", 5.0, minimum=0.5)
+EVENT_SINKS.append("webhooks.services.deliveries_create_for_event")
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": WEBHOOK_SWEEP_INTERVAL}
 
 # --- transcription -------------------------------------------------------------------------
 TRANSCRIPTION_POST_ENABLED = env_bool("TRANSCRIPTION_POST_ENABLED", True)

@@ -1,0 +1,508 @@
+"""Outbound webhooks: endpoint lifecycle, Delivery rows from the outbox, sending and retries.
+
+A Delivery is created for every enabled endpoint whose filter matches an outbox event
+(`deliveries_create_for_event`, an EVENT_SINK). Its payload is fixed then. Each attempt is
+claimed by a conditional UPDATE (`delivery_attempt`), sent with Standard Webhooks signatures,
+and recorded; failures are retried on WEBHOOK_RETRY_SCHEDULE. The database is the only copy
+of what is owed: `deliveries_requeue_due` (beat) queues whatever is due and has no live task,
+so a lost broker message, a dead worker or a restarted Redis delays a delivery, never drops it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from scaiwave.api.errors import ProblemError
+from scaiwave.crypto import encrypt_secret
+from scaiwave.events.services import event_emit
+from scaiwave.ids import new_id
+from scaiwave.models import Event, Tenant
+from webhooks.events import TEST_EVENT_TYPE, WEBHOOK_DISABLED, WILDCARD, filter_matches, unknown_event_types
+from webhooks.models import Delivery, WebhookEndpoint
+from webhooks.signing import secret_generate, signed_headers
+from webhooks.ssrf import BlockedTarget, check_url_for_saving
+from webhooks.transport import SendResult, post_signed
+
+logger = logging.getLogger("scaiwave.webhooks")
+
+_MAX_URL_LENGTH = 2000
+_MIN_SECRET_LENGTH = 8
+_MAX_SECRET_LENGTH = 200
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _validated_url(url: str) -> str:
+    url = url.strip()
+    if not url or len(url) > _MAX_URL_LENGTH:
+        raise ProblemError(
+            400,
+            "invalid_webhook_url",
+            "url must be an http(s) URL of at most 2000 characters.",
+            errors={"url": ["Invalid URL."]},
+        )
+    try:
+        check_url_for_saving(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+    except BlockedTarget as exc:
+        code = "invalid_webhook_url" if exc.reason in ("invalid_url", "scheme") else "webhook_url_blocked"
+        raise ProblemError(400, code, exc.detail, errors={"url": [exc.detail]}, reason=exc.reason) from None
+    return url
+
+
+def _validated_events(events: list[str] | None) -> list[str]:
+    if events is None:
+        return [WILDCARD]
+    if not events:
+        raise ProblemError(
+            400,
+            "validation_failed",
+            'events must name at least one event (or "*").',
+            errors={"events": ["Empty list."]},
+        )
+    unknown = unknown_event_types(events)
+    if unknown:
+        raise ProblemError(
+            400,
+            "unknown_event_type",
+            f"Unknown event name(s): {', '.join(unknown)}.",
+            errors={"events": [f"Unknown event: {name}" for name in unknown]},
+        )
+    return list(dict.fromkeys(events))  # de-duplicated, order kept
+
+
+def _validated_secret(secret: str | None) -> str:
+    if secret is None:
+        return secret_generate()
+    if not (_MIN_SECRET_LENGTH <= len(secret) <= _MAX_SECRET_LENGTH) or secret != secret.strip():
+        raise ProblemError(
+            400,
+            "invalid_secret",
+            f"secret must be {_MIN_SECRET_LENGTH} to {_MAX_SECRET_LENGTH} characters without surrounding spaces "
+            "(preferably whsec_<base64>).",
+            errors={"secret": ["Invalid secret."]},
+        )
+    return secret
+
+
+def webhook_validate(*, url: str, events: list[str] | None) -> tuple[str, list[str]]:
+    """The cleaned url and event filter, as create/update would store them (for forms such as the admin's).
+
+    Raises ProblemError 400 like webhook_create.
+    """
+    return _validated_url(url), _validated_events(events)
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+
+def webhook_create(
+    *, tenant: Tenant, url: str, events: list[str] | None = None, secret: str | None = None
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint. Returns it with the plaintext secret (shown to the caller once).
+
+    Raises ProblemError 400 (invalid_webhook_url, webhook_url_blocked, unknown_event_type, invalid_secret).
+    """
+    plaintext = _validated_secret(secret)
+    endpoint = WebhookEndpoint.objects.create(
+        tenant=tenant,
+        url=_validated_url(url),
+        events=_validated_events(events),
+        secret_encrypted=encrypt_secret(plaintext),
+    )
+    return endpoint, plaintext
+
+
+@transaction.atomic
+def webhook_update(
+    *,
+    endpoint: WebhookEndpoint,
+    url: str | None = None,
+    events: list[str] | None = None,
+    enabled: bool | None = None,
+) -> WebhookEndpoint:
+    """Change url, events and/or enabled. Re-enabling clears the disabled notice and the failure streak."""
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if url is not None:
+        locked.url = _validated_url(url)
+    if events is not None:
+        locked.events = _validated_events(events)
+    if enabled is True and not locked.enabled:
+        _mark_enabled(locked)
+    elif enabled is False and locked.enabled:
+        _mark_disabled(locked, reason="disabled by the API")
+    locked.save()
+    return locked
+
+
+def _mark_enabled(endpoint: WebhookEndpoint) -> None:
+    endpoint.enabled = True
+    endpoint.disabled_reason = ""
+    endpoint.disabled_at = None
+    endpoint.consecutive_failures = 0
+    endpoint.failing_since = None
+
+
+def _mark_disabled(endpoint: WebhookEndpoint, *, reason: str) -> None:
+    endpoint.enabled = False
+    endpoint.disabled_reason = reason[:300]
+    endpoint.disabled_at = timezone.now()
+
+
+@transaction.atomic
+def webhook_set_enabled(*, endpoint: WebhookEndpoint, enabled: bool, reason: str = "disabled by an operator") -> None:
+    """Enable or disable an endpoint (the admin's actions)."""
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if enabled and not locked.enabled:
+        _mark_enabled(locked)
+    elif not enabled and locked.enabled:
+        _mark_disabled(locked, reason=reason)
+    locked.save()
+
+
+def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Delete an endpoint and its delivery log. Queued tasks for it find nothing and stop."""
+    endpoint.delete()
+
+
+@transaction.atomic
+def webhook_rotate_secret(*, endpoint: WebhookEndpoint, secret: str | None = None) -> tuple[WebhookEndpoint, str]:
+    """Give the endpoint a new secret; the old one keeps signing for WEBHOOK_SECRET_GRACE_SECONDS.
+
+    Takes the endpoint's row lock so two rotations in a row keep the right "previous" secret.
+    """
+    plaintext = _validated_secret(secret)
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    locked.previous_secret_encrypted = locked.secret_encrypted
+    locked.previous_secret_expires_at = timezone.now() + timedelta(seconds=settings.WEBHOOK_SECRET_GRACE_SECONDS)
+    locked.secret_encrypted = encrypt_secret(plaintext)
+    locked.save(
+        update_fields=["previous_secret_encrypted", "previous_secret_expires_at", "secret_encrypted", "updated_at"]
+    )
+    return locked, plaintext
+
+
+def webhook_send_test(*, endpoint: WebhookEndpoint) -> Delivery:
+    """Send one signed `webhook.test` delivery now, in this process, bounded by WEBHOOK_TIMEOUT.
+
+    The attempt is recorded in the delivery log; it is not retried.
+    """
+    event_id = new_id("evt_test_")
+    now = timezone.now()
+    payload = _payload(event_id=event_id, event_type=TEST_EVENT_TYPE, timestamp=now, data={"webhookId": endpoint.id})
+    delivery = Delivery.objects.create(
+        tenant_id=endpoint.tenant_id,
+        endpoint=endpoint,
+        event_id=event_id,
+        event_type=TEST_EVENT_TYPE,
+        payload=payload,
+        next_attempt_at=None,
+        queued_at=None,
+    )
+    token = secrets.token_hex(8)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        attempt_count=1,
+        last_attempt_at=now,
+        claim_token=token,
+        locked_until=now + timedelta(seconds=settings.WEBHOOK_SEND_LEASE_SECONDS),
+    )
+    result = _send(endpoint=endpoint, message_id=event_id, body=payload)
+    _record(delivery_id=delivery.pk, endpoint=endpoint, token=token, result=result, attempt=1, retries=False)
+    delivery.refresh_from_db()
+    return delivery
+
+
+# --- deliveries from the outbox -----------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _payload(*, event_id: str, event_type: str, timestamp: datetime, data: Any) -> bytes:
+    body = {"id": event_id, "type": event_type, "timestamp": _iso(timestamp), "data": data}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def deliveries_create_for_event(event: Event) -> None:
+    """EVENT_SINK: one pending Delivery per enabled, matching endpoint of the event's tenant.
+
+    Idempotent: the (endpoint, event) unique constraint makes a re-dispatched event add nothing;
+    still-pending deliveries of the event are queued again, which is harmless (an attempt is
+    claimed before it is sent). Raises if the broker refuses the tasks, so the outbox keeps the
+    event for re-dispatch; the rows are already committed, and the sweep would send them anyway.
+    """
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(tenant_id=event.tenant_id, enabled=True).only("id", "events")
+        if filter_matches(endpoint.events, event.type)
+    ]
+    if not endpoints:
+        return
+    payload = _payload(event_id=event.id, event_type=event.type, timestamp=event.created_at, data=event.data)
+    now = timezone.now()
+    with transaction.atomic():
+        Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    tenant_id=event.tenant_id,
+                    endpoint_id=endpoint.id,
+                    event_id=event.id,
+                    event_type=event.type,
+                    payload=payload,
+                    next_attempt_at=now,
+                    queued_at=now,
+                )
+                for endpoint in endpoints
+            ],
+            ignore_conflicts=True,
+        )
+        pending = list(
+            Delivery.objects.filter(
+                event_id=event.id, endpoint_id__in=[e.id for e in endpoints], status=Delivery.Status.PENDING
+            ).values_list("pk", flat=True)
+        )
+        transaction.on_commit(lambda: _enqueue(pending))
+
+
+def _enqueue(delivery_ids: list[str], *, countdown: float | None = None) -> None:
+    from scaiwave.celery import app
+    from webhooks.tasks import deliver
+
+    if not delivery_ids:
+        return
+    # One broker connection for the whole batch instead of one pool round-trip per message.
+    with app.producer_or_acquire() as producer:
+        for delivery_id in delivery_ids:
+            deliver.apply_async((delivery_id,), countdown=countdown, producer=producer)
+
+
+@transaction.atomic
+def delivery_retry(*, delivery: Delivery) -> Delivery:
+    """Send a delivery again now (the API's and the admin's retry), whatever its status.
+
+    Raises ProblemError 409 `delivery_in_flight` while an attempt is being sent, and
+    409 `webhook_disabled` if the endpoint is disabled.
+    """
+    locked = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
+    now = timezone.now()
+    if locked.locked_until is not None and locked.locked_until > now:
+        raise ProblemError(409, "delivery_in_flight", "An attempt of this delivery is being sent right now.")
+    if not locked.endpoint.enabled:
+        raise ProblemError(409, "webhook_disabled", "The webhook is disabled; enable it first.")
+    locked.status = Delivery.Status.PENDING
+    locked.next_attempt_at = now
+    locked.queued_at = now
+    locked.save(update_fields=["status", "next_attempt_at", "queued_at", "updated_at"])
+    delivery_id = locked.pk
+    transaction.on_commit(lambda: _enqueue([delivery_id]))
+    return locked
+
+
+def deliveries_requeue_due(*, batch: int = 1000, broker_backlogged: bool = False) -> int:
+    """Beat: queue due pending deliveries that have no live task. Returns how many were queued.
+
+    Covers retries too far ahead for a countdown, tasks lost with the broker, and attempts whose
+    worker died (their lease ran out). Rows are taken with SKIP LOCKED, so two sweeps never
+    queue the same row at once; a duplicate task is harmless anyway. While the broker still
+    holds a backlog (`broker_backlogged`), rows that were queued are assumed to be waiting in it
+    and only never-queued rows (long retries) are queued, so a backlog is not flooded with copies.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER)
+    never_or_long_ago = (
+        Q(queued_at__isnull=True) if broker_backlogged else Q(queued_at__isnull=True) | Q(queued_at__lte=stale)
+    )
+    with transaction.atomic():
+        due = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+            .filter(never_or_long_ago)
+            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if due:
+            Delivery.objects.filter(pk__in=due).update(queued_at=now)
+            transaction.on_commit(lambda: _enqueue(due))
+    return len(due)
+
+
+# --- one attempt --------------------------------------------------------------------------------
+
+
+_CLAIM_SQL = """
+    UPDATE webhooks_delivery
+       SET locked_until = %s, claim_token = %s, attempt_count = attempt_count + 1, last_attempt_at = %s
+     WHERE id = %s AND status = 'pending' AND next_attempt_at <= %s
+       AND (locked_until IS NULL OR locked_until < %s)
+    RETURNING attempt_count
+"""
+
+
+def _claim(delivery_id: str) -> tuple[str, int] | None:
+    """Take the next attempt of a due, unleased, pending delivery. Returns (claim token, attempt no.).
+
+    One UPDATE decides which worker sends: PostgreSQL re-checks the WHERE clause under the row
+    lock, so of two workers racing for an attempt exactly one gets a row back.
+    """
+    now = timezone.now()
+    token = secrets.token_hex(8)
+    lease_end = now + timedelta(seconds=settings.WEBHOOK_SEND_LEASE_SECONDS)
+    # A countdown task may wake a moment before next_attempt_at by the database's clock.
+    due_by = now + timedelta(seconds=1)
+    moment = connection.ops.adapt_datetimefield_value  # SQLite stores datetimes as text
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [moment(lease_end), token, moment(now), delivery_id, moment(due_by), moment(now)])
+        row = cursor.fetchone()
+    return (token, int(row[0])) if row else None
+
+
+def delivery_attempt(*, delivery_id: str) -> str:
+    """Send the next attempt of one delivery if it is due and nobody else is sending it.
+
+    Returns what happened: "skipped" (not due, already done or claimed elsewhere),
+    "delivered", "retry", "failed" or "dead". Safe to call any number of times.
+    """
+    claim = _claim(delivery_id)
+    if claim is None:
+        return "skipped"
+    token, attempt = claim
+    delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    if not endpoint.enabled:
+        Delivery.objects.filter(pk=delivery_id, claim_token=token).update(
+            status=Delivery.Status.DEAD,
+            locked_until=None,
+            next_attempt_at=None,
+            last_error=f"webhook disabled: {endpoint.disabled_reason}"[:2000],
+        )
+        return "dead"
+    result = _send(endpoint=endpoint, message_id=delivery.event_id, body=bytes(delivery.payload))
+    return _record(delivery_id=delivery_id, endpoint=endpoint, token=token, result=result, attempt=attempt)
+
+
+def _send(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SendResult:
+    headers = signed_headers(
+        secrets_=endpoint.signing_secrets(),
+        message_id=message_id,
+        timestamp=int(timezone.now().timestamp()),
+        body=body,
+    )
+    return post_signed(url=endpoint.url, body=body, headers=headers)
+
+
+def retry_delay(attempt: int, *, retry_after: float | None = None) -> float | None:
+    """Seconds before the attempt after `attempt` (1-based), with jitter; None when retries are exhausted."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    if attempt > len(schedule):
+        return None
+    base = schedule[attempt - 1]
+    jitter = settings.WEBHOOK_RETRY_JITTER
+    delay = base * random.uniform(1 - jitter, 1 + jitter) if jitter else base
+    if retry_after is not None:  # a receiver's Retry-After is honoured, up to a day
+        delay = max(delay, min(retry_after, 86400.0))
+    return delay
+
+
+def _record(
+    *,
+    delivery_id: str,
+    endpoint: WebhookEndpoint,
+    token: str,
+    result: SendResult,
+    attempt: int,
+    retries: bool = True,
+) -> str:
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "locked_until": None,
+        "last_status_code": result.status_code,
+        "last_error": result.error[:2000],
+        "last_response_body": result.response_body,
+        "duration_ms": result.duration_ms,
+        "updated_at": now,
+    }
+    countdown: float | None = None
+    if result.delivered:
+        outcome = "delivered"
+        fields.update(status=Delivery.Status.DELIVERED, delivered_at=now, next_attempt_at=None)
+    else:
+        delay = retry_delay(attempt, retry_after=result.retry_after_seconds) if retries and result.retryable else None
+        if delay is not None:
+            outcome = "retry"
+            next_at = now + timedelta(seconds=delay)
+            fields.update(status=Delivery.Status.PENDING, next_attempt_at=next_at)
+            if delay <= settings.WEBHOOK_RETRY_COUNTDOWN_MAX:
+                countdown = delay
+                fields["queued_at"] = next_at
+            else:
+                fields["queued_at"] = None  # the sweep sends it when it is due
+        else:
+            outcome = "dead" if retries and result.retryable else "failed"
+            fields.update(status=outcome, next_attempt_at=None)
+    with transaction.atomic():
+        # Only the holder of this attempt's claim writes its outcome; a lease that ran out and was
+        # claimed again belongs to the newer attempt.
+        written = Delivery.objects.filter(pk=delivery_id, claim_token=token).update(**fields)
+        if not written:
+            return "skipped"
+        if result.delivered:
+            if endpoint.consecutive_failures:  # healthy endpoints cost no extra write
+                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0, failing_since=None)
+        else:
+            _count_failure(endpoint_id=endpoint.pk, now=now)
+        if countdown is not None:
+            transaction.on_commit(lambda: _enqueue_quietly(delivery_id, countdown))
+    return outcome
+
+
+def _enqueue_quietly(delivery_id: str, countdown: float) -> None:
+    try:
+        _enqueue([delivery_id], countdown=countdown)
+    except Exception:  # the broker is down: the sweep queues it once it is due
+        logger.warning("could not queue a webhook retry; the sweep will", extra={"delivery_id": delivery_id})
+
+
+def _count_failure(*, endpoint_id: str, now: datetime) -> None:
+    """Extend the endpoint's failure streak; disable it (once) when the streak is long enough."""
+    WebhookEndpoint.objects.filter(pk=endpoint_id).update(
+        consecutive_failures=F("consecutive_failures") + 1, failing_since=Coalesce("failing_since", now)
+    )
+    window_start = now - timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_SECONDS)
+    reason = (
+        f"{settings.WEBHOOK_DISABLE_AFTER_FAILURES}+ failed attempts in a row since more than "
+        f"{settings.WEBHOOK_DISABLE_AFTER_SECONDS} s"
+    )
+    # The conditional UPDATE makes exactly one worker the one that disables and announces it.
+    disabled = WebhookEndpoint.objects.filter(
+        pk=endpoint_id,
+        enabled=True,
+        consecutive_failures__gte=settings.WEBHOOK_DISABLE_AFTER_FAILURES,
+        failing_since__lte=window_start,
+    ).update(enabled=False, disabled_at=now, disabled_reason=reason, updated_at=now)
+    if disabled:
+        endpoint = WebhookEndpoint.objects.select_related("tenant").get(pk=endpoint_id)
+        logger.warning("webhook endpoint disabled", extra={"webhook_id": endpoint_id})
+        event_emit(
+            tenant=endpoint.tenant,
+            type=WEBHOOK_DISABLED,
+            data={
+                "webhookId": endpoint.id,
+                "url": endpoint.url,
+                "reason": reason,
+                "consecutiveFailures": endpoint.consecutive_failures,
+                "disabledAt": _iso(now),
+            },
+        )

@@ -1,0 +1,153 @@
+"""One HTTP POST to a webhook receiver, with the SSRF check, time-outs and a body cap.
+
+The host is resolved and checked here, at send time, and the connection goes to the checked
+address while the request keeps the URL's Host header and TLS server name (SNI, and the
+certificate is verified for that name). Redirects are never followed; proxies from the
+environment are ignored. Time-outs: connect WEBHOOK_CONNECT_TIMEOUT, the whole exchange
+WEBHOOK_TIMEOUT; the response body is read up to WEBHOOK_RESPONSE_BODY_MAX bytes.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+
+from webhooks.ssrf import BlockedTarget, target_for
+
+USER_AGENT = "ScaiWave-Webhooks/1.0"
+
+# Plain-http connections are pooled per worker process (keep-alive to busy receivers). TLS
+# connections are not: a pooled connection is keyed by address, and two names served from one
+# address must not share a TLS session made for the other's name.
+_local = threading.local()
+
+
+# Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm holds the body back
+# until the receiver's delayed ACK (~40 ms per delivery).
+_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+def _new_client(*, pooled: bool) -> httpx.Client:
+    limits = (
+        httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
+        if pooled
+        else httpx.Limits(max_keepalive_connections=0)
+    )
+    return httpx.Client(
+        follow_redirects=False,
+        trust_env=False,
+        transport=httpx.HTTPTransport(socket_options=_SOCKET_OPTIONS, limits=limits, retries=0),
+    )
+
+
+def _http_client() -> httpx.Client:
+    client = getattr(_local, "client", None)
+    if client is None:
+        client = _new_client(pooled=True)
+        _local.client = client
+    return client
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status_code: int | None
+    error: str
+    response_body: str
+    duration_ms: int
+    blocked: bool = False
+    retry_after_seconds: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def retryable(self) -> bool:
+        """Network errors, time-outs, 408, 429 and 5xx are worth another try; the rest is final."""
+        if self.blocked:
+            return False
+        if self.status_code is None:
+            return True
+        return self.status_code in (408, 429) or self.status_code >= 500
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after", "").strip()
+    if raw.isdigit():
+        return float(raw)
+    return None
+
+
+def post_signed(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    """POST `body` to `url`. Never raises for a receiver's behaviour: the result says what happened."""
+    started = time.monotonic()
+    deadline = started + settings.WEBHOOK_TIMEOUT
+
+    def elapsed_ms() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        target = target_for(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+    except BlockedTarget as exc:
+        return SendResult(None, f"blocked_target: {exc.detail}", "", elapsed_ms(), blocked=True)
+    except (OSError, UnicodeError) as exc:
+        return SendResult(None, f"dns_error: {exc}", "", elapsed_ms())
+
+    original = httpx.URL(url)
+    default_port = 443 if target.scheme == "https" else 80
+    host_part = f"[{target.host}]" if ":" in target.host else target.host
+    request_headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "host": host_part if target.port == default_port else f"{host_part}:{target.port}",
+        **headers,
+    }
+    last_error = "no address"
+    for address in target.addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return SendResult(None, "timeout: no answer within the time limit", "", elapsed_ms())
+        timeout = httpx.Timeout(
+            connect=min(settings.WEBHOOK_CONNECT_TIMEOUT, remaining), read=remaining, write=remaining, pool=remaining
+        )
+        request_url = original.copy_with(host=str(address))
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        client = _http_client() if target.scheme == "http" else _new_client(pooled=False)
+        try:
+            request = client.build_request(
+                "POST", request_url, content=body, headers=request_headers, timeout=timeout, extensions=extensions
+            )
+            response = client.send(request, stream=True)
+            try:
+                captured = bytearray()
+                cap = settings.WEBHOOK_RESPONSE_BODY_MAX
+                for chunk in response.iter_raw():
+                    captured.extend(chunk)
+                    if len(captured) >= cap or time.monotonic() > deadline:
+                        break
+            finally:
+                response.close()
+            return SendResult(
+                response.status_code,
+                "" if 200 <= response.status_code < 300 else f"http_status: {response.status_code}",
+                bytes(captured[:cap]).decode("utf-8", errors="replace"),
+                elapsed_ms(),
+                retry_after_seconds=_retry_after(response),
+            )
+        except httpx.ConnectTimeout:
+            last_error = f"connect_timeout: {address}"
+        except httpx.ConnectError as exc:
+            last_error = f"connect_error: {address}: {exc}"
+        except httpx.TimeoutException:
+            return SendResult(None, "timeout: no answer within the time limit", "", elapsed_ms())
+        except httpx.HTTPError as exc:
+            return SendResult(None, f"network_error: {type(exc).__name__}: {exc}", "", elapsed_ms())
+        finally:
+            if target.scheme != "http":
+                client.close()
+    return SendResult(None, last_error, "", elapsed_ms())
