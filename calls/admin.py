@@ -1,23 +1,32 @@
-"""Operators see calls, participants and timelines; ending a call goes through `call_end`'s sibling
-for operators (the room-close path), never a bare status update."""
+"""Operators see calls, participants and who was connected when (an SVG drawn on the server); ending a
+call goes through `call_end`'s sibling for operators, after a confirmation page, never a bare status update."""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin import DateFieldListFilter
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from calls.models import Call, CallParticipant, LiveCall, TimelineEntry
 from calls.services import call_end_by_operator
+from scaiwave.admin_timeline import call_timeline_svg
+from scaiwave.admin_tools import NO_SAVE_BUTTONS, CappedCountPaginator, run_confirmed
 
 
 class CallParticipantInline(admin.TabularInline):
     model = CallParticipant
     extra = 0
     can_delete = False
-    raw_id_fields = ["user"]
-    readonly_fields = [
+    fields = (
         "user",
+        "connected",
         "invited_at",
         "token_issued_at",
         "joined_at",
@@ -28,19 +37,49 @@ class CallParticipantInline(admin.TabularInline):
         "video_on",
         "livekit_identity",
         "livekit_sid",
-    ]
-    exclude = ["tracks", "last_event_at"]
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CallParticipant]:
+        return super().get_queryset(request).select_related("user")
+
+    @admin.display(boolean=True, description="connected now")
+    def connected(self, participant: CallParticipant) -> bool:
+        return participant.is_connected
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # LiveKit's webhooks are the truth about who is connected
+
+
+def _participants_counted(*, connected: bool) -> Subquery:
+    """A correlated COUNT per listed call (computed for the page's rows only, not GROUP BY over the table)."""
+    rows = CallParticipant.objects.filter(call=OuterRef("pk"))
+    if connected:
+        rows = rows.filter(joined_at__isnull=False, left_at__isnull=True)
+    return Subquery(rows.order_by().values("call").annotate(n=Count("*")).values("n"), output_field=IntegerField())
+
 
 @admin.register(Call)
 class CallAdmin(admin.ModelAdmin):
-    list_display = ["id", "tenant", "room", "type", "status", "initiator", "created_at", "ended_at", "end_reason"]
-    list_filter = ["status", "type", "tenant"]
+    list_display = [
+        "id",
+        "tenant",
+        "room",
+        "type",
+        "status",
+        "initiator",
+        "participant_count",
+        "connected_count",
+        "created_at",
+        "ended_at",
+        "end_reason",
+    ]
+    list_filter = ["status", "type", "tenant", ("created_at", DateFieldListFilter)]
     list_select_related = ["tenant", "room", "initiator"]
-    search_fields = ["id", "room__name", "initiator__external_id"]
+    search_fields = ["=id", "room__name", "initiator__external_id", "participants__user__external_id"]
     raw_id_fields = ["tenant", "room", "initiator"]
     readonly_fields = [
         "id",
@@ -56,26 +95,101 @@ class CallAdmin(admin.ModelAdmin):
         "failure_reason",
         "ring_expires_at",
         "livekit_room",
+        "timeline_chart",
+        "recording_links",
+    ]
+    fieldsets = [
+        (None, {"fields": ["id", "tenant", "room", "type", "status", "initiator", "livekit_room"]}),
+        (
+            "Times",
+            {"fields": ["created_at", "ring_expires_at", "started_at", "ended_at", "end_reason", "failure_reason"]},
+        ),
+        ("Who was connected when", {"fields": ["timeline_chart"], "classes": ["call-timeline-fieldset"]}),
+        ("Recordings", {"fields": ["recording_links"]}),
     ]
     inlines = [CallParticipantInline]
     actions = ["end_calls"]
+    change_form_template = "admin/calls/call/change_form.html"
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Call]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                participant_total=Coalesce(_participants_counted(connected=False), 0),
+                connected_total=Coalesce(_participants_counted(connected=True), 0),
+            )
+        )
+
+    @admin.display(description="participants", ordering="participant_total")
+    def participant_count(self, call: Call) -> int:
+        return int(getattr(call, "participant_total", 0))
+
+    @admin.display(description="connected", ordering="connected_total")
+    def connected_count(self, call: Call) -> int:
+        return int(getattr(call, "connected_total", 0))
+
+    @admin.display(description="timeline")
+    def timeline_chart(self, call: Call) -> SafeString:
+        return call_timeline_svg(call)
+
+    @admin.display(description="recordings")
+    def recording_links(self, call: Call) -> SafeString | str:
+        recordings = list(call.recordings.order_by("created_at").only("id", "status", "created_at"))
+        if not recordings:
+            return "none"
+        return format_html_join(
+            "",
+            '<a href="{}">{}</a> {}<br>',
+            (
+                (reverse("admin:recordings_recording_change", args=[r.pk]), r.pk, r.get_status_display())
+                for r in recordings
+            ),
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="End the selected live calls")
-    def end_calls(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
-        ended = sum(1 for call in queryset if call_end_by_operator(call_id=call.pk))
-        self.message_user(request, f"Ended {ended} call(s).", messages.SUCCESS)
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # calls end (through the action); their history stays
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        call = self.get_object(request, object_id)
+        can_end = call is not None and call.is_live and self.has_change_permission(request, call)
+        context = {**NO_SAVE_BUTTONS, "can_end": can_end, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, context)
+
+    @admin.action(description="End the selected live calls", permissions=["change"])
+    def end_calls(self, request: HttpRequest, queryset: QuerySet[Call]) -> HttpResponse | None:
+        return run_confirmed(
+            self,
+            request,
+            queryset,
+            title="End calls",
+            explanation=(
+                "Each live call below ends for everyone: its participants are disconnected, its recordings "
+                "stopped and its LiveKit room closed. Calls that already ended are left as they are."
+            ),
+            run=lambda call: "ended by an operator" if call_end_by_operator(call_id=call.pk) else None,
+        )
 
 
 @admin.register(TimelineEntry)
 class TimelineEntryAdmin(admin.ModelAdmin):
+    show_full_result_count = False
+    paginator = CappedCountPaginator
     list_display = ["id", "tenant", "room", "kind", "call", "created_at"]
     list_filter = ["kind", "tenant"]
     list_select_related = ["tenant", "room", "call"]
     raw_id_fields = ["tenant", "room", "call"]
     readonly_fields = ["id", "tenant", "room", "kind", "call", "data", "created_at"]
+
+
+# --- Live calls (document 003) -----------------------------------------------------------------
 
 
 @admin.register(LiveCall)

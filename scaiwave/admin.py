@@ -1,11 +1,22 @@
+"""Tenants (settings, secret rotation), their users, and the outbox. The index page carries the operators'
+dashboard (templates/admin/index.html, scaiwave/admin_dashboard.py)."""
+
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from typing import Any
 
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from scaiwave.admin_tools import CappedCountPaginator, run_confirmed
 from scaiwave.models import Event, Tenant, TenantUser
 from scaiwave.services import tenant_rotate_secret
+
+admin.site.site_header = "ScaiWave operations"
+admin.site.site_title = "ScaiWave admin"
+admin.site.index_title = "Dashboard"
 
 
 @admin.register(Tenant)
@@ -15,7 +26,10 @@ class TenantAdmin(admin.ModelAdmin):
         "api_key_id",
         "recordings_enabled",
         "transcription_enabled",
+        "max_participants_per_call",
         "ring_timeout_seconds",
+        "retention_days",
+        "user_count",
         "created_at",
     ]
     search_fields = ["name", "api_key_id"]
@@ -23,14 +37,36 @@ class TenantAdmin(admin.ModelAdmin):
     exclude = ["api_secret_digest", "api_secret_encrypted"]
     actions = ["rotate_secret"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
+        return super().get_queryset(request).annotate(user_total=Count("users", distinct=True))
+
+    @admin.display(description="users", ordering="user_total")
+    def user_count(self, tenant: Tenant) -> int:
+        return int(getattr(tenant, "user_total", 0))
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tenants are created by `manage.py bootstrap --tenant NAME`, which shows the secret once
 
     @admin.action(description="Rotate the API secret (the old one stops working)", permissions=["change"])
-    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        for tenant in queryset:
-            secret = tenant_rotate_secret(tenant=tenant)
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> HttpResponse | None:
+        def rotate(tenant: Tenant) -> str:
+            with transaction.atomic():
+                secret = tenant_rotate_secret(tenant=tenant)
             self.message_user(request, f"New API secret for {tenant.name}: {secret} (shown once)", messages.WARNING)
+            return "secret rotated"
+
+        return run_confirmed(
+            self,
+            request,
+            queryset,
+            title="Rotate the API secret",
+            explanation=(
+                "Each tenant below gets a new API secret. The old secret stops working at once: server calls "
+                "with the old X-API-Key and user tokens signed with it are refused until the host application "
+                "is given the new one, which is shown once on the next page."
+            ),
+            run=rotate,
+        )
 
 
 @admin.register(TenantUser)
@@ -39,7 +75,12 @@ class TenantUserAdmin(admin.ModelAdmin):
     list_filter = ["tenant"]
     list_select_related = ["tenant"]
     search_fields = ["external_id", "display_name"]
-    readonly_fields = ["created_at", "last_seen_at"]
+    readonly_fields = ["tenant", "external_id", "created_at", "last_seen_at"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # users are created on first use of their token
 
 
 @admin.register(Event)
@@ -50,9 +91,10 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ["id", "type"]
     readonly_fields = [f.name for f in Event._meta.fields]
     show_full_result_count = False
+    paginator = CappedCountPaginator
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

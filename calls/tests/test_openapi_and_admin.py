@@ -51,7 +51,13 @@ def test_the_admin_action_ends_calls_through_the_service(operator, ringing):
     from calls.models import Call
     from scaiwave.models import Event
 
-    response = operator.post("/admin/calls/call/", {"action": "end_calls", "_selected_action": [ringing]}, follow=True)
+    confirm = operator.post("/admin/calls/call/", {"action": "end_calls", "_selected_action": [ringing]})
+    assert confirm.status_code == 200  # the confirmation page; nothing ended yet
+    assert Call.objects.get(pk=ringing).status == "ringing"
+
+    response = operator.post(
+        "/admin/calls/call/", {"action": "end_calls", "_selected_action": [ringing], "post": "yes"}, follow=True
+    )
 
     assert response.status_code == 200
     call = Call.objects.get(pk=ringing)

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from scaiwave.admin_support import support_group_sync
 from scaiwave.models import Tenant
 from scaiwave.services import tenant_create
 
@@ -20,6 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", default="demo", help="tenant name (default: demo)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The read-only staff group operators hand to support people (docs/admin.md).
+        support_group_sync()
         name = options["tenant"]
         tenant = Tenant.objects.filter(name=name).first()
         created = tenant is None
