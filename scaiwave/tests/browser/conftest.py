@@ -29,7 +29,9 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's loop and the env switch below must be gone before any other
+# test module runs (async tests and subprocesses would inherit them).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
