@@ -281,6 +281,7 @@ SPECTACULAR_SETTINGS = {
         "CallStatusEnum": "calls.models.Call.Status",
         "CallTypeEnum": "calls.models.Call.Type",
         "TranscriptionStatusEnum": "transcription.models.Transcription.Status",
+        "UploadedCallStatusEnum": "transcription.models.UploadedCall.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -469,5 +470,23 @@ ANALYSIS_OPENAI_MODEL = env_str("ANALYSIS_OPENAI_MODEL", "gpt-4o-mini")
 ANALYSIS_OPENAI_API_KEY = env_str("ANALYSIS_OPENAI_API_KEY", "")
 ANALYSIS_OPENAI_TIMEOUT = env_float("ANALYSIS_OPENAI_TIMEOUT", 60.0, minimum=1.0)
 # (further settings owned by the analysis surface go here)
+# A call TRANSCRIBING (or QUEUED) this long lost its worker: the sweep requeues it, or fails it after
+# ANALYSIS_MAX_ATTEMPTS runs. Must exceed the longest transcription (TRANSCRIPTION_TASK_SOFT_TIME_LIMIT).
+ANALYSIS_STUCK_AFTER = env_int("ANALYSIS_STUCK_AFTER", TRANSCRIPTION_TASK_SOFT_TIME_LIMIT + 600, minimum=60)
+ANALYSIS_MAX_ATTEMPTS = env_int("ANALYSIS_MAX_ATTEMPTS", 3, minimum=1)
+ANALYSIS_STUCK_SWEEP_INTERVAL = env_float("ANALYSIS_STUCK_SWEEP_INTERVAL", 300.0, minimum=5.0)
+ANALYSIS_RETENTION_SWEEP_INTERVAL = env_float("ANALYSIS_RETENTION_SWEEP_INTERVAL", 3600.0, minimum=60.0)
+# Which stereo channel carries the phone's own microphone (the uploader); the other is the far end.
+ANALYSIS_STEREO_LOCAL_CHANNEL = env_choice("ANALYSIS_STEREO_LOCAL_CHANNEL", "left", ("left", "right"))
+CELERY_TASK_ROUTES["analysis.process_call"] = {"queue": "transcription"}
+CELERY_IMPORTS.append("transcription.analysis.tasks")
+CELERY_BEAT_SCHEDULE["analysis-recover-stuck"] = {
+    "task": "analysis.recover_stuck",
+    "schedule": ANALYSIS_STUCK_SWEEP_INTERVAL,
+}
+CELERY_BEAT_SCHEDULE["analysis-enforce-retention"] = {
+    "task": "analysis.enforce_retention",
+    "schedule": ANALYSIS_RETENTION_SWEEP_INTERVAL,
+}
 
 _ = env_float  # kept imported for the app sections above

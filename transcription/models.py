@@ -7,11 +7,13 @@ written in one transaction when the job completes, so a reader never sees half a
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.utils import timezone
 
 from scaiwave.ids import new_id
-from scaiwave.models import Tenant
+from scaiwave.models import Tenant, TenantUser
 
 
 def _transcription_id() -> str:
@@ -114,3 +116,124 @@ class TranscriptSegment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transcription_id}#{self.index}"
+
+
+# --- Uploaded-call analysis (document 002, the Scryon surface) -------------------------------------
+
+
+class UploadedCall(models.Model):
+    """A recording a user uploaded for analysis (`POST /api/calls/analyze`), with what we learned from it.
+
+    Status moves QUEUED -> TRANSCRIBING -> COMPLETED | FAILED (the four values document 002 lists); a TRANSCRIBING
+    call whose worker died goes back to QUEUED (the stuck-call sweep) until ANALYSIS_MAX_ATTEMPTS is spent.
+    `speakers` is the resolved speaker map: [{"speakerId", "name", "role", "channel", "confidence", "source"}].
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED"
+        TRANSCRIBING = "TRANSCRIBING"
+        COMPLETED = "COMPLETED"
+        FAILED = "FAILED"
+
+    class Direction(models.TextChoices):
+        INCOMING = "INCOMING"
+        OUTGOING = "OUTGOING"
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.QUEUED: frozenset({Status.TRANSCRIBING, Status.FAILED}),
+        # TRANSCRIBING -> TRANSCRIBING: a redelivered task takes back a call whose worker died.
+        Status.TRANSCRIBING: frozenset({Status.TRANSCRIBING, Status.QUEUED, Status.COMPLETED, Status.FAILED}),
+        Status.COMPLETED: frozenset(),
+        Status.FAILED: frozenset(),
+    }
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="uploaded_calls")
+    owner = models.ForeignKey(TenantUser, on_delete=models.CASCADE, related_name="uploaded_calls")
+    title = models.CharField(max_length=500, blank=True, default="")
+    contact_name = models.CharField(max_length=200, blank=True, default="")
+    contact_id = models.CharField(max_length=200, blank=True, default="")
+    phone_number = models.CharField(max_length=64, blank=True, default="")
+    organization = models.CharField(max_length=200, blank=True, default="")
+    direction = models.CharField(max_length=8, choices=Direction.choices, blank=True, default="")
+    recorded_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True, help_text="as sent, else as measured")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    error_reason = models.TextField(blank=True, default="")
+    media_entry = models.ForeignKey(
+        "recordings.MediaEntry", on_delete=models.SET_NULL, null=True, blank=True, related_name="uploaded_calls"
+    )
+    transcription = models.ForeignKey(
+        Transcription, on_delete=models.SET_NULL, null=True, blank=True, related_name="uploaded_calls"
+    )
+    analysis = models.JSONField(null=True, blank=True, help_text="summary, keyTopics, talkTime, questions")
+    speakers = models.JSONField(default=list, blank=True)
+    # "stereo_channels" (a speaker per channel) or "single_speaker" (mono; no diarization backend installed).
+    speaker_separation = models.CharField(max_length=20, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    upload_sha256 = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    transcribing_since = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"], name="uploadedcall_owner_idx"),
+            models.Index(fields=["status", "transcribing_since"], name="uploadedcall_status_idx"),
+            models.Index(fields=["tenant", "created_at"], name="uploadedcall_retention_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="uniq_uploadedcall_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+    def can_become(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.status]
+
+    @property
+    def progress(self) -> int:
+        """Percent done: the transcription's progress while transcribing (analysis is the last few percent)."""
+        if self.status == self.Status.COMPLETED:
+            return 100
+        if self.status == self.Status.TRANSCRIBING and self.transcription is not None:
+            return min(95, int(self.transcription.progress * 0.95))
+        return 0
+
+
+def _action_item_id() -> str:
+    return new_id("ai_")
+
+
+class ActionItem(models.Model):
+    """A commitment found in an uploaded call. `owner_name` follows the call's speaker map (PATCH .../speakers)."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=_action_item_id, editable=False)
+    call = models.ForeignKey(UploadedCall, on_delete=models.CASCADE, related_name="action_items")
+    # The user whose call it is: GET /api/action-items lists a user's items across their calls.
+    user = models.ForeignKey(TenantUser, on_delete=models.CASCADE, related_name="action_items")
+    text = models.TextField()
+    owner_name = models.CharField(max_length=200, blank=True, default="")
+    owner_speaker_id = models.CharField(max_length=40, blank=True, default="")
+    speaker_id = models.CharField(max_length=40, blank=True, default="")
+    due_date = models.DateField(null=True, blank=True)
+    due_text = models.CharField(max_length=200, blank=True, default="")
+    at_seconds = models.FloatField(default=0.0)
+    done = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "done", "-created_at", "-id"], name="actionitem_user_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.id}: {self.text[:40]}"

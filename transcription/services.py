@@ -121,9 +121,17 @@ def transcription_request(
 
 @transaction.atomic
 def transcription_create_for_media(
-    *, tenant: Tenant, media_entry: MediaEntry, language: str = "en-US", participants: dict[str, str] | None = None
+    *,
+    tenant: Tenant,
+    media_entry: MediaEntry,
+    language: str = "en-US",
+    participants: dict[str, str] | None = None,
+    queue: bool = True,
 ) -> Transcription:
-    """Queue a transcription of one stored file (an upload for analysis). Same errors as transcription_request."""
+    """Queue a transcription of one stored file (an upload for analysis). Same errors as transcription_request.
+
+    With queue=False the job is only created: the caller runs it (uploaded-call analysis runs it in its own task).
+    """
     _check_available(tenant=tenant)
     _check_language(language)
     transcription = Transcription.objects.create(
@@ -134,7 +142,8 @@ def transcription_create_for_media(
         speaker_map=dict(participants or {}),
         model=settings.STT_MODEL,
     )
-    _queue(transcription)
+    if queue:
+        _queue(transcription)
     return transcription
 
 

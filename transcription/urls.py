@@ -1,8 +1,8 @@
-from django.urls import path
+from django.urls import URLPattern, URLResolver, include, path
 
 from transcription import views
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path(
         "v1/recordings/<str:recording_id>/transcribe",
         views.RecordingTranscribeView.as_view(),
@@ -15,3 +15,4 @@ urlpatterns = [
         name="transcription-detail",
     ),
 ]
+urlpatterns.append(path("", include("transcription.analysis.urls")))  # uploaded calls (document 002)
