@@ -16,8 +16,8 @@ def problem_details_are_complete(
     """Every error answer is an RFC 9457 problem with type, title, status and a stable code."""
     if response.status_code < 400:
         return None
-    content_type = response.headers.get("content-type", [""])
-    content_type = content_type[0] if isinstance(content_type, list) else content_type
+    header = response.headers.get("content-type", [""])
+    content_type = header[0] if isinstance(header, list) else str(header)
     if "application/problem+json" not in content_type:
         raise AssertionError(f"{response.status_code} answered with Content-Type {content_type!r}, not a problem")
     try:
