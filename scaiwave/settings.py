@@ -460,6 +460,26 @@ TRANSCRIPTION_MAX_RETRIES = env_int("TRANSCRIPTION_MAX_RETRIES", 2, minimum=0)
 TRANSCRIPTION_TASK_SOFT_TIME_LIMIT = env_int("TRANSCRIPTION_TASK_SOFT_TIME_LIMIT", 3 * 3600, minimum=60)
 # A recording that finishes with `transcript: true` is handed to these, in order.
 RECORDING_READY_HANDLERS.append("transcription.services.transcription_queue_for_recording")
+# Live transcription (document 001 "Transcription (Live)"): LiveKit track egress -> /v1/ingest/audio.
+# The model the live recognizer loads ("" = STT_MODEL); tiny.en is the fast English choice for 2 cores.
+TRANSCRIPTION_LIVE_MODEL = env_str("TRANSCRIPTION_LIVE_MODEL", "")
+# Base URL LiveKit's egress dials for the ingest WebSocket ("" = PUBLIC_BASE_URL); http(s) becomes ws(s).
+TRANSCRIPTION_LIVE_INGEST_URL = env_str("TRANSCRIPTION_LIVE_INGEST_URL", "").rstrip("/")
+# Lifetime of a per-track ingest token (seconds): the egress must dial within it.
+TRANSCRIPTION_LIVE_TOKEN_TTL = env_int("TRANSCRIPTION_LIVE_TOKEN_TTL", 3600, minimum=30)
+# Seconds of speech waiting for the recognizer (all tracks of this process) above which new utterances are
+# dropped and the session is marked degraded.
+TRANSCRIPTION_LIVE_MAX_BACKLOG_SECONDS = env_float("TRANSCRIPTION_LIVE_MAX_BACKLOG_SECONDS", 8.0, minimum=0.1)
+# A pause this long (seconds) ends an utterance; longer monologues are cut at this many seconds.
+TRANSCRIPTION_LIVE_MIN_SILENCE = env_float("TRANSCRIPTION_LIVE_MIN_SILENCE", 0.5, minimum=0.1)
+TRANSCRIPTION_LIVE_MAX_UTTERANCE = env_float("TRANSCRIPTION_LIVE_MAX_UTTERANCE", 12.0, minimum=1.0)
+# How often (seconds of speech) a partial result of the utterance in progress is sent (partialResults).
+TRANSCRIPTION_LIVE_PARTIAL_INTERVAL = env_float("TRANSCRIPTION_LIVE_PARTIAL_INTERVAL", 1.0, minimum=0.2)
+# Profanity filter: words (comma separated) and/or a file with one word a line; empty both = a small default list.
+TRANSCRIPTION_PROFANITY_WORDS = env_list("TRANSCRIPTION_PROFANITY_WORDS", [])
+TRANSCRIPTION_PROFANITY_FILE = env_str("TRANSCRIPTION_PROFANITY_FILE", "")
+LIVEKIT_EVENT_HANDLERS.append("transcription.live.services.live_apply_livekit_event")
+ROOM_CLOSE_HANDLERS.append("transcription.live.services.live_stop_for_room")
 
 # --- analysis ------------------------------------------------------------------------------
 MAX_FILE_SIZE = env_int("MAX_FILE_SIZE", 50 * 1024 * 1024, minimum=1024)

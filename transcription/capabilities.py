@@ -1,6 +1,6 @@
 """What the transcription add-ons can do right now (reported by GET /v1/health).
 
-Post-call transcription is true only when it is enabled AND the configured speech model is on this machine
+Each add-on is true only when it is enabled AND the configured speech model is on this machine
 (a cheap file check: nothing is loaded or joined here).
 """
 
@@ -9,13 +9,19 @@ from django.conf import settings
 from transcription.model_files import model_available
 
 
+def live_available() -> bool:
+    # The live recognizer's model: TRANSCRIPTION_LIVE_MODEL, else STT_MODEL.
+    model = settings.TRANSCRIPTION_LIVE_MODEL or settings.STT_MODEL
+    return bool(settings.TRANSCRIPTION_LIVE_ENABLED) and model_available(model)
+
+
 def post_call_available() -> bool:
     return bool(settings.TRANSCRIPTION_POST_ENABLED) and model_available()
 
 
 def transcription_capabilities() -> dict[str, bool]:
     return {
-        # The live add-on (track egress -> ingest WebSocket) is not built yet: never claim it.
-        "transcriptionLive": False,
+        # Live: enabled AND the live recognizer's model is on this machine (see transcription/live/).
+        "transcriptionLive": live_available(),
         "transcriptionPost": post_call_available(),
     }

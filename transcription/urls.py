@@ -15,4 +15,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="transcription-detail",
     ),
 ]
+urlpatterns.append(path("", include("transcription.live.urls")))  # live: /v1/rooms/{roomId}/transcription...
 urlpatterns.append(path("", include("transcription.analysis.urls")))  # uploaded calls (document 002)

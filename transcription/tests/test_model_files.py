@@ -69,6 +69,7 @@ def test_a_hub_name_needs_downloads_allowed(settings: LazySettings) -> None:
 
 def test_health_reports_post_call_only_when_enabled_and_a_model_is_there(settings: LazySettings) -> None:
     settings.TRANSCRIPTION_POST_ENABLED = True
+    settings.TRANSCRIPTION_LIVE_ENABLED = False
     assert transcription_capabilities() == {"transcriptionLive": False, "transcriptionPost": True}
     settings.STT_MODEL = "/nonexistent/model"
     assert transcription_capabilities()["transcriptionPost"] is False
@@ -79,7 +80,12 @@ def test_health_reports_post_call_only_when_enabled_and_a_model_is_there(setting
 
 def test_health_endpoint_tells_the_truth(acme, settings: LazySettings) -> None:
     settings.TRANSCRIPTION_POST_ENABLED = False
+    settings.TRANSCRIPTION_LIVE_ENABLED = False
     body = acme.server().get("/v1/health").json()
     assert body["capabilities"] == {"transcriptionLive": False, "transcriptionPost": False}
     settings.TRANSCRIPTION_POST_ENABLED = True
-    assert acme.server().get("/v1/health").json()["capabilities"]["transcriptionPost"] is True
+    settings.TRANSCRIPTION_LIVE_ENABLED = True
+    assert acme.server().get("/v1/health").json()["capabilities"] == {
+        "transcriptionLive": True,
+        "transcriptionPost": True,
+    }
