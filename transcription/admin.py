@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from scaiwave.admin_tools import run_confirmed
 from transcription.models import Transcription, TranscriptSegment
 from transcription.services import transcription_delete, transcription_requeue
 
@@ -61,10 +62,14 @@ class TranscriptionAdmin(admin.ModelAdmin):
         for transcription in queryset:
             transcription_delete(transcription=transcription)
 
-    @admin.action(description="Run the selected transcriptions again")
-    def requeue_selected(self, request: HttpRequest, queryset: QuerySet[Transcription]) -> None:
-        count = 0
-        for transcription in queryset:
-            if transcription_requeue(transcription=transcription):
-                count += 1
-        self.message_user(request, f"{count} transcription(s) queued again.", messages.SUCCESS)
+    @admin.action(description="Run the selected transcriptions again", permissions=["change"])
+    def requeue_selected(self, request: HttpRequest, queryset: QuerySet[Transcription]) -> HttpResponse | None:
+        def run(transcription: Transcription) -> str | None:
+            return "queued again" if transcription_requeue(transcription=transcription) else None
+
+        return run_confirmed(
+            self, request, queryset, title="Run transcriptions again",
+            explanation="Each finished or failed transcription below is transcribed again from its recording; "
+            "its current segments are replaced when the new run completes. Jobs still running are left alone.",
+            run=run,
+        )  # fmt: skip

@@ -11,8 +11,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from scaiwave.admin_tools import run_confirmed
 from scaiwave.api.errors import ProblemError
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.services import (
@@ -83,24 +84,47 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         return f"disabled{when}: {endpoint.disabled_reason or 'no reason recorded'}"
 
     @admin.action(description="Enable (clears the failure streak)", permissions=["change"])
-    def enable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        for endpoint in queryset:
+    def enable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> HttpResponse | None:
+        def run(endpoint: WebhookEndpoint) -> str | None:
+            if endpoint.enabled:
+                return None
             webhook_set_enabled(endpoint=endpoint, enabled=True)
-        self.message_user(request, f"Enabled {queryset.count()} webhook(s).")
+            return "enabled"
+
+        return run_confirmed(
+            self, request, queryset, title="Enable webhook endpoints",
+            explanation="Deliveries resume for each endpoint below and its failure streak starts again from zero.",
+            run=run,
+        )  # fmt: skip
 
     @admin.action(description="Disable", permissions=["change"])
-    def disable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        for endpoint in queryset:
+    def disable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> HttpResponse | None:
+        def run(endpoint: WebhookEndpoint) -> str | None:
+            if not endpoint.enabled:
+                return None
             webhook_set_enabled(endpoint=endpoint, enabled=False, reason=f"disabled by {request.user} in the admin")
-        self.message_user(request, f"Disabled {queryset.count()} webhook(s).")
+            return "disabled"
+
+        return run_confirmed(
+            self, request, queryset, title="Disable webhook endpoints",
+            explanation="No new deliveries are sent to the endpoints below until they are enabled again.",
+            run=run,
+        )  # fmt: skip
 
     @admin.action(
         description="Rotate the signing secret (old one signs during the grace period)", permissions=["change"]
     )
-    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        for endpoint in queryset:
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> HttpResponse | None:
+        def run(endpoint: WebhookEndpoint) -> str:
             _endpoint, secret = webhook_rotate_secret(endpoint=endpoint)
             self.message_user(request, f"New secret for {endpoint.id}: {secret} (shown once)", messages.WARNING)
+            return "secret rotated"
+
+        return run_confirmed(
+            self, request, queryset, title="Rotate webhook signing secrets",
+            explanation="Each endpoint gets a new secret, shown once; the old one also signs during the grace period.",
+            run=run,
+        )  # fmt: skip
 
 
 @admin.register(Delivery)
@@ -138,13 +162,19 @@ class DeliveryAdmin(admin.ModelAdmin):
     def payload_text(self, delivery: Delivery) -> str:
         return bytes(delivery.payload).decode("utf-8", errors="replace")
 
-    @admin.action(description="Retry now", permissions=["view"])
-    def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
-        queued = 0
-        for delivery in queryset:
-            try:
-                delivery_retry(delivery=delivery)
-                queued += 1
-            except ProblemError as exc:
-                self.message_user(request, f"{delivery.id}: {exc.detail}", messages.ERROR)
-        self.message_user(request, f"Queued {queued} deliver(y/ies) for another attempt.")
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        # Deliveries are read-only in the admin, but retrying one is an act: it needs change rights,
+        # so the read-only support group never sees the action.
+        return request.user.has_perm("webhooks.change_delivery")
+
+    @admin.action(description="Retry now", permissions=["retry"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> HttpResponse | None:
+        def run(delivery: Delivery) -> str:
+            delivery_retry(delivery=delivery)
+            return "queued for another attempt"
+
+        return run_confirmed(
+            self, request, queryset, title="Retry webhook deliveries",
+            explanation="Each delivery below is sent again now, with its original payload and a fresh signature.",
+            run=run,
+        )  # fmt: skip

@@ -30,7 +30,7 @@ def test_rerunning_a_failed_job_queues_it_again(
     with django_capture_on_commit_callbacks() as callbacks:
         response = admin_client.post(
             "/admin/transcription/transcription/",
-            {"action": "requeue_selected", "_selected_action": [finished.pk]},
+            {"action": "requeue_selected", "_selected_action": [finished.pk], "post": "yes"},
         )
     assert response.status_code == 302
     finished.refresh_from_db()
@@ -41,7 +41,8 @@ def test_rerunning_a_failed_job_queues_it_again(
 def test_a_job_being_processed_is_not_queued_twice(admin_client, finished: Transcription) -> None:
     Transcription.objects.filter(pk=finished.pk).update(status="processing")
     admin_client.post(
-        "/admin/transcription/transcription/", {"action": "requeue_selected", "_selected_action": [finished.pk]}
+        "/admin/transcription/transcription/",
+        {"action": "requeue_selected", "_selected_action": [finished.pk], "post": "yes"},
     )
     assert Transcription.objects.get(pk=finished.pk).status == "processing"
 

@@ -45,14 +45,20 @@ def test_endpoint_pages_show_the_disabled_notice(admin_client, endpoint):
 
 def test_enable_disable_and_rotate_actions(admin_client, endpoint):
     url = reverse("admin:webhooks_webhookendpoint_changelist")
-    admin_client.post(url, {"action": "disable", "_selected_action": [endpoint.pk]})
+    confirm = admin_client.post(url, {"action": "disable", "_selected_action": [endpoint.pk]})
+    assert confirm.status_code == 200  # a confirmation page; nothing changed yet
+    endpoint.refresh_from_db()
+    assert endpoint.enabled
+    admin_client.post(url, {"action": "disable", "_selected_action": [endpoint.pk], "post": "yes"})
     endpoint.refresh_from_db()
     assert not endpoint.enabled and "admin" in endpoint.disabled_reason
-    admin_client.post(url, {"action": "enable", "_selected_action": [endpoint.pk]})
+    admin_client.post(url, {"action": "enable", "_selected_action": [endpoint.pk], "post": "yes"})
     endpoint.refresh_from_db()
     assert endpoint.enabled and endpoint.disabled_reason == ""
     old_secret = endpoint.secret
-    response = admin_client.post(url, {"action": "rotate_secret", "_selected_action": [endpoint.pk]}, follow=True)
+    response = admin_client.post(
+        url, {"action": "rotate_secret", "_selected_action": [endpoint.pk], "post": "yes"}, follow=True
+    )
     endpoint.refresh_from_db()
     assert endpoint.secret != old_secret and endpoint.signing_secrets()[1] == old_secret
     assert endpoint.secret.encode() in response.content  # shown once, in the message
@@ -66,7 +72,8 @@ def test_delivery_pages_and_retry_action(admin_client, delivery, settings, monke
     detail = admin_client.get(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))
     assert detail.status_code == 200 and b"evt_1" in detail.content
     admin_client.post(
-        reverse("admin:webhooks_delivery_changelist"), {"action": "retry", "_selected_action": [delivery.pk]}
+        reverse("admin:webhooks_delivery_changelist"),
+        {"action": "retry", "_selected_action": [delivery.pk], "post": "yes"},
     )
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.next_attempt_at is not None
@@ -83,3 +90,22 @@ def test_editing_an_endpoint_applies_the_api_rules(admin_client, endpoint, setti
     assert saved.status_code == 302
     endpoint.refresh_from_db()
     assert (endpoint.url, endpoint.events) == ("https://example.org/x", ["room_closed"])
+
+
+def test_a_read_only_support_user_cannot_retry_deliveries(client, delivery):
+    from django.contrib.auth.models import User
+
+    from scaiwave.admin_support import support_group_sync
+
+    support = User.objects.create_user("support", password="pw", is_staff=True)
+    support.groups.add(support_group_sync())
+    client.force_login(support)
+    page = client.get(reverse("admin:webhooks_delivery_changelist"))
+    assert page.status_code == 200 and b"Retry now" not in page.content
+    client.post(
+        reverse("admin:webhooks_delivery_changelist"),
+        {"action": "retry", "_selected_action": [delivery.pk], "post": "yes"},
+    )
+    before = delivery.next_attempt_at
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at == before
