@@ -15,7 +15,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
 from calls.models import Call, CallParticipant, LiveCall, TimelineEntry
-from calls.services import call_end_by_operator
+from calls.services import call_end_by_operator, call_participant_remove_by_operator
 from scaiwave.admin_timeline import call_timeline_svg
 from scaiwave.admin_tools import NO_SAVE_BUTTONS, CappedCountPaginator, run_confirmed
 
@@ -176,6 +176,40 @@ class CallAdmin(admin.ModelAdmin):
             ),
             run=lambda call: "ended by an operator" if call_end_by_operator(call_id=call.pk) else None,
         )
+
+
+@admin.register(CallParticipant)
+class CallParticipantAdmin(admin.ModelAdmin):
+    """Who is (or was) in which call; an operator can remove a connected participant from a live call."""
+
+    list_display = ["call", "user", "joined_at", "left_at", "leave_reason", "audio_on", "video_on"]
+    list_filter = ["leave_reason", "call__status"]
+    list_select_related = ["call", "user"]
+    search_fields = ["call__id", "user__external_id", "user__display_name"]
+    raw_id_fields = ["call", "user"]
+    readonly_fields = [f.name for f in CallParticipant._meta.fields]
+    show_full_result_count = False
+    actions = ["remove_from_call"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_remove_permission(self, request: HttpRequest) -> bool:
+        # Removing someone is an act on the call: it needs change rights on calls, which support lacks.
+        return request.user.has_perm("calls.change_call")
+
+    @admin.action(description="Remove from the call (disconnect in LiveKit)", permissions=["remove"])
+    def remove_from_call(self, request: HttpRequest, queryset: QuerySet[CallParticipant]) -> HttpResponse | None:
+        def run(participant: CallParticipant) -> str | None:
+            removed = call_participant_remove_by_operator(call_id=participant.call_id, user_id=participant.user_id)
+            return "removed and disconnected" if removed else None
+
+        return run_confirmed(
+            self, request, queryset, title="Remove participants from their calls",
+            explanation="Each connected participant below is disconnected in LiveKit and recorded as removed; "
+            "a call whose last participant is removed ends. Participants not connected are left as they are.",
+            run=run,
+        )  # fmt: skip
 
 
 @admin.register(TimelineEntry)

@@ -412,6 +412,30 @@ def call_end_by_operator(*, call_id: str) -> bool:
     return True
 
 
+def call_participant_remove_by_operator(*, call_id: str, user_id: int) -> bool:
+    """An operator removes one connected participant from a live call: the leave is recorded with
+    reason `removed_by_operator` (ending the call if they were the last one) and LiveKit disconnects
+    them after commit. Returns False when the call is over or they were not connected. Takes the
+    call's lock."""
+    with transaction.atomic():
+        call = (
+            Call.objects.select_for_update(of=("self",))
+            .select_related("room", "initiator", "tenant")
+            .filter(pk=call_id)
+            .first()
+        )
+        if call is None or not call.is_live:
+            return False
+        participant = CallParticipant.objects.select_related("user").filter(call=call, user_id=user_id).first()
+        if participant is None or not participant.is_connected:
+            return False
+        _participant_gone(call, participant, reason="removed_by_operator", at=timezone.now())
+        _remove_from_livekit_after_commit(
+            call.livekit_room, participant.livekit_identity or participant.user.external_id
+        )
+    return True
+
+
 def call_expire_ringing(*, now: datetime | None = None) -> int:
     """Turn every call still ringing at its `ring_expires_at` into `missed`. Returns how many.
 

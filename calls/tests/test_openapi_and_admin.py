@@ -71,3 +71,51 @@ def test_the_timeline_admin_lists_entries(operator, standup):
 
     timeline_post(room=standup, kind="note", data={})
     assert operator.get("/admin/calls/timelineentry/").status_code == 200
+
+
+def test_an_operator_removes_a_connected_participant_from_a_live_call(operator, ringing, livekit):
+    from django.contrib.admin.models import LogEntry
+
+    from calls.models import Call, CallParticipant
+    from calls.services import call_apply_livekit_event
+    from calls.tests.test_livekit_events import lk_event
+    from scaiwave.models import Event
+
+    call_apply_livekit_event(lk_event("participant_joined", ringing, "alice"), None)
+    call_apply_livekit_event(lk_event("participant_joined", ringing, "bob"), None)
+    bob = CallParticipant.objects.get(call_id=ringing, user__external_id="bob")
+    url = "/admin/calls/callparticipant/"
+
+    confirm = operator.post(url, {"action": "remove_from_call", "_selected_action": [bob.pk]})
+    assert confirm.status_code == 200 and CallParticipant.objects.get(pk=bob.pk).left_at is None
+
+    operator.post(url, {"action": "remove_from_call", "_selected_action": [bob.pk], "post": "yes"})
+
+    bob.refresh_from_db()
+    assert bob.left_at is not None and bob.leave_reason == "removed_by_operator"
+    assert Call.objects.get(pk=ringing).status == "active"  # alice is still there
+    left = Event.objects.filter(type="swp.call.participant_left").latest("seq")
+    assert left.data["participant_id"] == "bob" and left.data["reason"] == "removed_by_operator"
+    assert LogEntry.objects.filter(object_id=str(bob.pk)).exists()
+
+
+def test_a_support_user_cannot_remove_call_participants(client, ringing, livekit):
+    from django.contrib.auth.models import User
+
+    from calls.models import CallParticipant
+    from calls.services import call_apply_livekit_event
+    from calls.tests.test_livekit_events import lk_event
+    from scaiwave.admin_support import support_group_sync
+
+    call_apply_livekit_event(lk_event("participant_joined", ringing, "alice"), None)
+    alice = CallParticipant.objects.get(call_id=ringing, user__external_id="alice")
+    support = User.objects.create_user("support", password="pw", is_staff=True)
+    support.groups.add(support_group_sync())
+    client.force_login(support)
+    page = client.get("/admin/calls/callparticipant/")
+    assert page.status_code == 200 and b"Remove from the call" not in page.content
+    client.post(
+        "/admin/calls/callparticipant/", {"action": "remove_from_call", "_selected_action": [alice.pk], "post": "yes"}
+    )
+    alice.refresh_from_db()
+    assert alice.left_at is None
