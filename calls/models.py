@@ -121,7 +121,9 @@ class Call(models.Model):
             self.started_at = now
         else:
             self.ended_at = now
-            self.end_reason = reason
+            # A failure's reason may carry a long upstream detail: end_reason keeps what fits its
+            # column, failure_reason the whole text.
+            self.end_reason = reason[: Call._meta.get_field("end_reason").max_length]
             if target == self.Status.FAILED:
                 self.failure_reason = reason
 

@@ -57,7 +57,9 @@ def media_signature(entry_id: str, expires: int) -> str:
 
 
 def media_signature_valid(entry_id: str, expires: int, signature: str) -> bool:
-    return hmac.compare_digest(media_signature(entry_id, expires), signature)
+    # compare_digest refuses str with non-ASCII characters (TypeError): compare bytes instead.
+    expected = media_signature(entry_id, expires).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
 
 
 def download_url(*, entry_id: str, key: str, ttl: int | None = None) -> tuple[str, datetime]:

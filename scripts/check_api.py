@@ -28,6 +28,9 @@ from livekit_emulator.testing import EmulatorProcess, free_port  # noqa: E402
 DATABASE_URL = os.environ.get("CHECK_API_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scaiwave_checkapi")
 REDIS_URL = os.environ.get("CHECK_API_REDIS_URL", "redis://127.0.0.1:6379/12")
 SECONDS = int(os.environ.get("CHECK_API_SECONDS", "45"))
+# The coverage phase is left out: schemathesis crashes inside it on this schema ("AST constructor
+# recursion depth mismatch", a hypothesis lambda-description error, not a finding about the API).
+PHASES = os.environ.get("CHECK_API_PHASES", "examples,fuzzing")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
@@ -116,7 +119,7 @@ def main() -> int:
                 command = [
                     sys.executable, "-m", "schemathesis.cli", "run", f"{base}/v1/schema", "--url", base,
                     "--checks", f"{CHECKS},problem_details_are_complete", "--max-time", str(SECONDS),
-                    "--workers", "2", "--suppress-health-check", "all", "--phases", "examples,coverage,fuzzing",
+                    "--workers", "2", "--suppress-health-check", "all", "--phases", PHASES,
                     "--exclude-path", "/v1/calls/webhook", *headers,
                 ]  # fmt: skip
                 run_env = dict(env, SCHEMATHESIS_HOOKS="scripts.check_api_hooks", PYTHONPATH=str(ROOT))

@@ -171,9 +171,18 @@ def webhook_set_enabled(*, endpoint: WebhookEndpoint, enabled: bool, reason: str
     locked.save()
 
 
+@transaction.atomic
 def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
-    """Delete an endpoint and its delivery log. Queued tasks for it find nothing and stop."""
-    endpoint.delete()
+    """Delete an endpoint and its delivery log. Queued tasks for it find nothing and stop.
+
+    The row lock makes a concurrent test send (which locks the endpoint to add its delivery) either finish
+    first, its delivery deleted here, or find the endpoint gone; without it the test's delivery could land
+    between the collector's read and the commit and fail the deferred foreign key (a 500)."""
+    locked = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
+    if locked is None:
+        return
+    Delivery.objects.filter(endpoint_id=locked.pk).delete()
+    locked.delete()
 
 
 @transaction.atomic
@@ -201,15 +210,19 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> Delivery:
     event_id = new_id("evt_test_")
     now = timezone.now()
     payload = _payload(event_id=event_id, event_type=TEST_EVENT_TYPE, timestamp=now, data={"webhookId": endpoint.id})
-    delivery = Delivery.objects.create(
-        tenant_id=endpoint.tenant_id,
-        endpoint=endpoint,
-        event_id=event_id,
-        event_type=TEST_EVENT_TYPE,
-        payload=payload,
-        next_attempt_at=None,
-        queued_at=None,
-    )
+    with transaction.atomic():
+        # Share-locked against webhook_delete: the delivery is added only while the endpoint exists.
+        if not WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint.pk).exists():
+            raise ProblemError(404, "webhook_not_found", "Webhook not found")
+        delivery = Delivery.objects.create(
+            tenant_id=endpoint.tenant_id,
+            endpoint=endpoint,
+            event_id=event_id,
+            event_type=TEST_EVENT_TYPE,
+            payload=payload,
+            next_attempt_at=None,
+            queued_at=None,
+        )
     token = secrets.token_hex(8)
     Delivery.objects.filter(pk=delivery.pk).update(
         attempt_count=1,
@@ -219,7 +232,10 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> Delivery:
     )
     result = _send(endpoint=endpoint, message_id=event_id, body=payload)
     _record(delivery_id=delivery.pk, endpoint=endpoint, token=token, result=result, attempt=1, retries=False)
-    delivery.refresh_from_db()
+    try:
+        delivery.refresh_from_db()
+    except Delivery.DoesNotExist:  # the endpoint was deleted while the test was being sent
+        raise ProblemError(404, "webhook_not_found", "Webhook not found") from None
     return delivery
 
 

@@ -12,6 +12,8 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http_status
@@ -155,9 +157,26 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         if status == 401 and getattr(context.get("request"), "_request", None) is not None:
             headers["WWW-Authenticate"] = 'Bearer realm="scaiwave", X-API-Key'
         return problem_response(status, code, _detail_text(exc.detail), headers=headers)
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        return database_unavailable_response(exc)
     logger.exception("unhandled error", exc_info=exc)
     return problem_response(
         http_status.HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "An unexpected error occurred."
+    )
+
+
+# The database went away (restart, fail-over, network): a temporary condition, not a bug.
+DATABASE_UNAVAILABLE_ERRORS = (DatabaseOperationalError, DatabaseInterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response(exc: Exception) -> Response:
+    logger.error("database unavailable: %s", type(exc).__name__, exc_info=exc)
+    return problem_response(
+        http_status.HTTP_503_SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "The database is not reachable right now; try again shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
     )
 
 

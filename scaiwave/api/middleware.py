@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from scaiwave.api.body_limit import body_limit_for
 from scaiwave.api.errors import problem_json_response
 from scaiwave.api.logging import request_id_var
 
@@ -87,7 +87,5 @@ class RequestIdMiddleware:
 
     @staticmethod
     def _body_limit(request: HttpRequest) -> int:
-        # Upload endpoints stream to storage and enforce MAX_FILE_SIZE themselves.
-        if request.path.startswith("/api/calls/analyze"):
-            return settings.MAX_FILE_SIZE + 1024 * 1024
-        return settings.MAX_REQUEST_BODY_BYTES
+        # The same rule as the ASGI wrapper that refuses bodies before Django reads them.
+        return body_limit_for(request.path)

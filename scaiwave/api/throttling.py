@@ -7,10 +7,15 @@ DRF's SimpleRateThrottle keeps a list of every request's timestamp and rewrites 
 request, so its cost grows with the limit (a 300,000/min limit meant a list that long on
 the hot path). These throttles count in fixed windows instead: one atomic increment per
 request, whatever the rate.
+
+While Redis is unreachable the throttles fail open: hits are counted in the process and added to
+the shared counter once it answers again (docs/reliability.md), so an outage of the cache never
+takes the API down with it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -21,6 +26,8 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from scaiwave.api.auth import Principal
+
+logger = logging.getLogger("scaiwave.throttling")
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -51,6 +58,18 @@ def _add_hits(bucket: str, hits: int, *, ttl: int) -> int:
         return hits
 
 
+_last_cache_warning = 0.0
+
+
+def _log_cache_down(exc: Exception) -> None:
+    """Rate limits fail open while Redis is away (reads keep being served); warn at most every 10 s."""
+    global _last_cache_warning
+    now = time.monotonic()
+    if now - _last_cache_warning > 10:
+        _last_cache_warning = now
+        logger.warning("throttle counter unavailable, counting locally: %r", exc)
+
+
 class _LocalTally:
     """Hits counted in this process and not yet added to the shared counter.
 
@@ -70,8 +89,13 @@ class _LocalTally:
             pending += 1
             now = time.monotonic()
             if pending >= batch or now - last_flush > 0.2:
-                last_total = _add_hits(bucket, pending, ttl=ttl)
-                pending, last_flush = 0, now
+                try:
+                    last_total = _add_hits(bucket, pending, ttl=ttl)
+                except Exception as exc:  # the shared cache is down: count locally, flush when it is back
+                    _log_cache_down(exc)
+                else:
+                    pending = 0
+                last_flush = now
             if len(self.buckets) > 10_000:  # old windows: drop them
                 self.buckets.clear()
             self.buckets[bucket] = (pending, last_total, last_flush)

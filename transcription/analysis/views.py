@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import CharField
 from django.db.models.functions import Cast
 from django.http import HttpResponse
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
@@ -290,8 +291,22 @@ class CallAnalyzeView(CallsBaseView):
         return Response({"callId": str(call.pk), "status": call.status}, status=202, headers=headers)
 
 
+class _DeleteWithBodySchema(AutoSchema):
+    """drf-spectacular documents request bodies for POST/PUT/PATCH only; the bulk delete takes one."""
+
+    def _get_request_body(self, direction: str = "request") -> Any:
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
+
+
 class CallListView(CallsBaseView):
     parser_classes = [JSONParser]
+    schema = _DeleteWithBodySchema()
 
     @extend_schema(
         tags=[TAG],
