@@ -460,6 +460,14 @@ STT_CHUNK_SECONDS = env_float("STT_CHUNK_SECONDS", 600.0, minimum=30.0)
 TRANSCRIPTION_MAX_RETRIES = env_int("TRANSCRIPTION_MAX_RETRIES", 2, minimum=0)
 # Time limit of one post-call job (seconds); 3 h covers a 10-hour call even at a real-time factor of 0.3.
 TRANSCRIPTION_TASK_SOFT_TIME_LIMIT = env_int("TRANSCRIPTION_TASK_SOFT_TIME_LIMIT", 3 * 3600, minimum=60)
+# A post-call job queued or processing this long lost its worker: beat queues it again (or fails it once its
+# retries are spent). Must exceed the task's hard time limit (soft limit + 120 s).
+TRANSCRIPTION_STUCK_AFTER = env_int("TRANSCRIPTION_STUCK_AFTER", TRANSCRIPTION_TASK_SOFT_TIME_LIMIT + 600, minimum=60)
+TRANSCRIPTION_STUCK_SWEEP_INTERVAL = env_float("TRANSCRIPTION_STUCK_SWEEP_INTERVAL", 300.0, minimum=5.0)
+CELERY_BEAT_SCHEDULE["transcription-recover-stuck"] = {
+    "task": "transcription.recover_stuck",
+    "schedule": TRANSCRIPTION_STUCK_SWEEP_INTERVAL,
+}
 # A recording that finishes with `transcript: true` is handed to these, in order.
 RECORDING_READY_HANDLERS.append("transcription.services.transcription_queue_for_recording")
 # Live transcription (document 001 "Transcription (Live)"): LiveKit track egress -> /v1/ingest/audio.

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from scaiwave.api.errors import ProblemError
@@ -476,6 +478,45 @@ def _fail(transcription_id: str, error: str) -> None:
     Transcription.objects.filter(pk=transcription_id, status=Transcription.Status.PROCESSING).update(
         status=Transcription.Status.FAILED, error=error[:2000], completed_at=timezone.now()
     )
+
+
+def transcriptions_recover_stuck(*, older_than_seconds: float | None = None, batch: int = 100) -> int:
+    """Beat: take back post-call jobs whose worker died. A job queued or processing for longer than
+    TRANSCRIPTION_STUCK_AFTER (past the task's hard time limit, so no live worker still holds it) is queued
+    again, or failed once TRANSCRIPTION_MAX_RETRIES is spent. Without this a job lost with its worker would
+    wait for the broker's visibility time-out. Rows are claimed with skip_locked. Returns how many it touched."""
+    age = settings.TRANSCRIPTION_STUCK_AFTER if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=age)
+    live_statuses = [Transcription.Status.QUEUED, Transcription.Status.PROCESSING]
+    stuck_ids = list(
+        Transcription.objects.filter(mode=Transcription.Mode.POST_CALL, status__in=live_statuses)
+        .filter(Q(started_at__lte=cutoff) | Q(started_at__isnull=True, created_at__lte=cutoff))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    touched = 0
+    for transcription_id in stuck_ids:
+        with transaction.atomic():
+            job = (
+                Transcription.objects.select_for_update(skip_locked=True)
+                .filter(pk=transcription_id, status__in=live_statuses)
+                .first()
+            )
+            if job is None:
+                continue
+            if job.attempts > settings.TRANSCRIPTION_MAX_RETRIES:
+                job.status = Transcription.Status.FAILED
+                job.error = "The worker running this transcription was lost and no retries are left."
+                job.completed_at = timezone.now()
+                job.save(update_fields=["status", "error", "completed_at"])
+            else:
+                job.status = Transcription.Status.QUEUED
+                job.error = "The worker running this transcription was lost; queued again."
+                job.started_at = timezone.now()  # the next sweep waits a full period again
+                job.save(update_fields=["status", "error", "started_at"])
+                _queue(job)
+            touched += 1
+    return touched
 
 
 def transcription_run(*, transcription_id: str) -> None:

@@ -7,7 +7,7 @@ from celery import shared_task
 from celery.app.task import Task
 from django.conf import settings
 
-from transcription.services import TranscriptionRetry, transcription_run
+from transcription.services import TranscriptionRetry, transcription_run, transcriptions_recover_stuck
 
 
 @shared_task(
@@ -23,3 +23,8 @@ def transcription_run_task(self: Task, transcription_id: str) -> None:
         transcription_run(transcription_id=transcription_id)
     except TranscriptionRetry as exc:
         raise self.retry(exc=exc, countdown=30 * (self.request.retries + 1)) from exc
+
+
+@shared_task(name="transcription.recover_stuck", acks_late=True, time_limit=120, soft_time_limit=100)
+def transcriptions_recover_stuck_task() -> int:
+    return transcriptions_recover_stuck()
