@@ -175,6 +175,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 # Who may subscribe to a room's events on /v1/events ("module.function(principal, room_id) -> room_key|None").
 EVENTS_ROOM_SUBSCRIBE_CHECK = ""  # set by the rooms app section below
+# An event for more users than this is sent once to the tenant's group and filtered by each connection.
+EVENTS_TENANT_FANOUT_THRESHOLD = env_int("EVENTS_TENANT_FANOUT_THRESHOLD", 20, minimum=0)
 EVENT_SINKS = [
     "scaiwave.events.sinks.websocket_sink",
 ]

@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from scaiwave.api.auth import AuthError, Principal, authenticate_user_token
-from scaiwave.events.groups import room_group, user_group
+from scaiwave.events.groups import room_group, tenant_group, user_group
 from scaiwave.events.relay import ensure_relay_running
 
 
@@ -61,7 +61,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)  # before accept: the handshake is refused (HTTP 403)
             return
         self.principal = principal
-        self.groups_joined = [user_group(principal.tenant.pk, principal.user.pk)]
+        self.groups_joined = [user_group(principal.tenant.pk, principal.user.pk), tenant_group(principal.tenant.pk)]
         ensure_relay_running()
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -88,4 +88,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong", "data": {}})
 
     async def event_frame(self, message: dict[str, Any]) -> None:
+        recipients = message.get("users")
+        # Frames sent to the tenant's group name their recipients; the others ignore them.
+        if recipients is not None and self.principal.user is not None and self.principal.user.pk not in recipients:
+            return
         await self.send_json(message["frame"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 
-from scaiwave.events.groups import room_group, user_group
+from scaiwave.events.groups import room_group, tenant_group, user_group
 from scaiwave.models import Event
 
 
@@ -21,17 +22,30 @@ def websocket_sink(event: Event) -> None:
 
     With the in-memory layer (no Redis) a worker process cannot reach the web process's
     sockets; the web process's outbox relay delivers instead, so this sink does nothing.
+
+    Each group send is a Redis round trip. An event for many users (an invite to a
+    200-member room) goes once to the tenant's group carrying its recipients, and every
+    connection keeps only frames addressed to its user: one round trip instead of 200.
+    Events for a few users use their personal groups, so big tenants do not see every
+    event on every socket.
     """
     layer = get_channel_layer()
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         return
-    message = {"type": "event.frame", "frame": event.as_frame()}
-    groups = websocket_groups(event)
+    frame = event.as_frame()
+    sends: list[tuple[str, dict[str, object]]] = []
+    if len(event.user_ids) > settings.EVENTS_TENANT_FANOUT_THRESHOLD:
+        recipients = [int(pk) for pk in event.user_ids]
+        sends.append((tenant_group(event.tenant_id), {"type": "event.frame", "frame": frame, "users": recipients}))
+    else:
+        message: dict[str, object] = {"type": "event.frame", "frame": frame}
+        sends.extend((user_group(event.tenant_id, int(pk)), message) for pk in event.user_ids)
+    if event.room_key:
+        sends.append((room_group(event.tenant_id, event.room_key), {"type": "event.frame", "frame": frame}))
 
-    # One trip into the event loop for all recipients: an invite to a 200-member room is
-    # 200 group sends, and a separate async_to_sync for each costs several times more.
+    # One trip into the event loop for every send.
     async def send_all() -> None:
-        for group in groups:
+        for group, message in sends:
             await layer.group_send(group, message)
 
     async_to_sync(send_all)()

@@ -61,3 +61,26 @@ async def test_other_users_events_are_not_delivered(acme):
     frame = await communicator.receive_json_from(timeout=5)
     assert frame["id"] == mine
     await communicator.disconnect()
+
+
+def _emit_to_many(creds, recipients: list[str], type_: str) -> str:
+    users = [creds.user_row(sub) for sub in recipients]
+    with transaction.atomic():
+        event = event_emit(tenant=creds.tenant, type=type_, data={}, user_ids=[u.pk for u in users])
+    return event.id
+
+
+async def test_an_event_for_many_users_reaches_exactly_them_through_the_tenant_group(acme, settings):
+    settings.EVENTS_TENANT_FANOUT_THRESHOLD = 3
+    alice = WebsocketCommunicator(application, f"/v1/events?access_token={acme.user_token('alice')}")
+    carol = WebsocketCommunicator(application, f"/v1/events?access_token={acme.user_token('carol')}")
+    assert (await alice.connect())[0] and (await carol.connect())[0]
+    await alice.receive_json_from(timeout=5)
+    await carol.receive_json_from(timeout=5)
+    recipients = ["alice", "bob", "dave", "erin", "frank"]  # more than the threshold; carol is not one
+    invite = await sync_to_async(_emit_to_many)(acme, recipients, "swp.call.invite")
+    frame = await alice.receive_json_from(timeout=5)
+    assert frame["id"] == invite
+    assert await carol.receive_nothing(timeout=0.5)
+    await alice.disconnect()
+    await carol.disconnect()
