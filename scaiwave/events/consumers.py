@@ -17,8 +17,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from scaiwave.api.auth import AuthError, Principal, authenticate_user_token
-from scaiwave.events.groups import room_group, tenant_group, user_group
-from scaiwave.events.relay import ensure_relay_running
+from scaiwave.events.fanout import process_fanout
+from scaiwave.events.groups import room_group, user_group
+from scaiwave.events.relay import ensure_relay_running, relay_needed
 
 
 def _token_from_scope(scope: dict[str, Any]) -> str:
@@ -61,16 +62,21 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)  # before accept: the handshake is refused (HTTP 403)
             return
         self.principal = principal
-        self.groups_joined = [user_group(principal.tenant.pk, principal.user.pk), tenant_group(principal.tenant.pk)]
+        self.groups_joined = [user_group(principal.tenant.pk, principal.user.pk)]
         ensure_relay_running()
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        if not relay_needed():
+            await process_fanout().register(principal.tenant.pk, principal.user.pk, self)
         await self.send_json({"type": "connected", "data": {"user_id": principal.user.external_id}})
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        principal = getattr(self, "principal", None)
+        if principal is not None and principal.user is not None and not relay_needed():
+            await process_fanout().unregister(principal.tenant.pk, principal.user.pk, self)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
@@ -88,8 +94,4 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong", "data": {}})
 
     async def event_frame(self, message: dict[str, Any]) -> None:
-        recipients = message.get("users")
-        # Frames sent to the tenant's group name their recipients; the others ignore them.
-        if recipients is not None and self.principal.user is not None and self.principal.user.pk not in recipients:
-            return
         await self.send_json(message["frame"])

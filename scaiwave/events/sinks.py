@@ -24,8 +24,9 @@ def websocket_sink(event: Event) -> None:
     sockets; the web process's outbox relay delivers instead, so this sink does nothing.
 
     Each group send is a Redis round trip. An event for many users (an invite to a
-    200-member room) goes once to the tenant's group carrying its recipients, and every
-    connection keeps only frames addressed to its user: one round trip instead of 200.
+    200-member room) goes once to the tenant's group carrying its recipients, where each web
+    process's fan-out reader (scaiwave.events.fanout) hands it to the recipients' local
+    connections: one round trip to send and one per process to receive, instead of 200 each.
     Events for a few users use their personal groups, so big tenants do not see every
     event on every socket.
     """
@@ -36,7 +37,13 @@ def websocket_sink(event: Event) -> None:
     sends: list[tuple[str, dict[str, object]]] = []
     if len(event.user_ids) > settings.EVENTS_TENANT_FANOUT_THRESHOLD:
         recipients = [int(pk) for pk in event.user_ids]
-        sends.append((tenant_group(event.tenant_id), {"type": "event.frame", "frame": frame, "users": recipients}))
+        fanout_message: dict[str, object] = {
+            "type": "fanout.frame",
+            "tenant": event.tenant_id,
+            "frame": frame,
+            "users": recipients,
+        }
+        sends.append((tenant_group(event.tenant_id), fanout_message))
     else:
         message: dict[str, object] = {"type": "event.frame", "frame": frame}
         sends.extend((user_group(event.tenant_id, int(pk)), message) for pk in event.user_ids)
