@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin import DateFieldListFilter
+from django.contrib.admin.utils import quote
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
@@ -144,7 +145,7 @@ class CallAdmin(admin.ModelAdmin):
             "",
             '<a href="{}">{}</a> {}<br>',
             (
-                (reverse("admin:recordings_recording_change", args=[r.pk]), r.pk, r.get_status_display())
+                (reverse("admin:recordings_recording_change", args=[quote(r.pk)]), r.pk, r.get_status_display())
                 for r in recordings
             ),
         )

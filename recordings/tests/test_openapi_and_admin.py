@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
@@ -64,7 +65,7 @@ def failed(acme, standup) -> Recording:
 def test_the_recording_admin_shows_livekits_failure_text(operator, failed):
     listing = operator.get("/admin/recordings/recording/?status=failed")
     assert listing.status_code == 200 and b"AccessDenied" in listing.content
-    page = operator.get(f"/admin/recordings/recording/{failed.pk}/change/")
+    page = operator.get(f"/admin/recordings/recording/{quote(failed.pk)}/change/")
     assert page.status_code == 200
     assert b"EG_failedfaile" in page.content and b"failed to upload to s3" in page.content
 
@@ -74,7 +75,7 @@ def test_the_media_entry_admin_deletes_the_object_first(operator, acme, local_st
         tenant=acme.tenant, key="uploads/x.wav", stream=io.BytesIO(b"abc"), content_type="audio/wav", source="upload"
     )
     assert operator.get("/admin/recordings/mediaentry/").status_code == 200
-    assert operator.get(f"/admin/recordings/mediaentry/{entry.pk}/change/").status_code == 200
-    response = operator.post(f"/admin/recordings/mediaentry/{entry.pk}/delete/", {"post": "yes"})
+    assert operator.get(f"/admin/recordings/mediaentry/{quote(entry.pk)}/change/").status_code == 200
+    response = operator.post(f"/admin/recordings/mediaentry/{quote(entry.pk)}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not MediaEntry.objects.exists() and not (local_storage / "uploads" / "x.wav").exists()

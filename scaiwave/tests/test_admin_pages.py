@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -63,13 +64,13 @@ def test_every_detail_page_opens(acme, settings):
     fill(acme.tenant, 1)
     call = Call.objects.get()
     pages = [
-        f"/admin/scaiwave/tenant/{acme.tenant.pk}/change/",
+        f"/admin/scaiwave/tenant/{quote(acme.tenant.pk)}/change/",
         f"/admin/scaiwave/tenantuser/{call.initiator_id}/change/",
         f"/admin/rooms/room/{call.room_id}/change/",
         f"/admin/rooms/roomparticipant/{RoomParticipant.objects.get().pk}/change/",
         f"/admin/calls/call/{call.pk}/change/",
-        f"/admin/recordings/recording/{Recording.objects.get().pk}/change/",
-        f"/admin/recordings/mediaentry/{MediaEntry.objects.get().pk}/change/",
+        f"/admin/recordings/recording/{quote(Recording.objects.get().pk)}/change/",
+        f"/admin/recordings/mediaentry/{quote(MediaEntry.objects.get().pk)}/change/",
         f"/admin/webhooks/livekitevent/{LiveKitEvent.objects.get().pk}/change/",
     ]
     for url in pages:
@@ -124,7 +125,7 @@ def test_the_recording_page_plays_the_registered_file(acme):
     client = logged_in(make_operator())
     fill(acme.tenant, 1)
     recording = Recording.objects.get()
-    page = client.get(f"/admin/recordings/recording/{recording.pk}/change/").content.decode()
+    page = client.get(f"/admin/recordings/recording/{quote(recording.pk)}/change/").content.decode()
     entry = MediaEntry.objects.get()
     assert '<video class="media-player" controls' in page
     assert f"/v1/media/{entry.pk}?expires=" in page or "X-Amz-Signature" in page

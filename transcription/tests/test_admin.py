@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.utils import quote
 
 from transcription.models import Transcription, TranscriptSegment
 from transcription.tests.factories import recording_make, room_make
@@ -20,7 +21,7 @@ def finished(acme) -> Transcription:
 def test_the_list_and_the_detail_page_render(admin_client, finished: Transcription) -> None:
     listing = admin_client.get("/admin/transcription/transcription/")
     assert listing.status_code == 200 and finished.pk in listing.content.decode()
-    detail = admin_client.get(f"/admin/transcription/transcription/{finished.pk}/change/")
+    detail = admin_client.get(f"/admin/transcription/transcription/{quote(finished.pk)}/change/")
     assert detail.status_code == 200 and "hello there" in detail.content.decode()
 
 
@@ -48,6 +49,6 @@ def test_a_job_being_processed_is_not_queued_twice(admin_client, finished: Trans
 
 
 def test_deleting_in_the_admin_removes_the_segments(admin_client, finished: Transcription) -> None:
-    response = admin_client.post(f"/admin/transcription/transcription/{finished.pk}/delete/", {"post": "yes"})
+    response = admin_client.post(f"/admin/transcription/transcription/{quote(finished.pk)}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not TranscriptSegment.objects.exists()

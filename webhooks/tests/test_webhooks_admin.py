@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from webhooks.models import Delivery, WebhookEndpoint
@@ -38,7 +39,7 @@ def test_endpoint_pages_show_the_disabled_notice(admin_client, endpoint):
     page = admin_client.get(reverse("admin:webhooks_webhookendpoint_changelist"))
     assert page.status_code == 200
     assert b"20+ failed attempts" in page.content
-    detail = admin_client.get(reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk]))
+    detail = admin_client.get(reverse("admin:webhooks_webhookendpoint_change", args=[quote(endpoint.pk)]))
     assert detail.status_code == 200
     assert endpoint.secret.encode() not in detail.content
 
@@ -69,7 +70,7 @@ def test_delivery_pages_and_retry_action(admin_client, delivery, settings, monke
 
     monkeypatch.setattr(app.conf, "task_always_eager", False)
     assert admin_client.get(reverse("admin:webhooks_delivery_changelist")).status_code == 200
-    detail = admin_client.get(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))
+    detail = admin_client.get(reverse("admin:webhooks_delivery_change", args=[quote(delivery.pk)]))
     assert detail.status_code == 200 and b"evt_1" in detail.content
     admin_client.post(
         reverse("admin:webhooks_delivery_changelist"),
@@ -81,7 +82,7 @@ def test_delivery_pages_and_retry_action(admin_client, delivery, settings, monke
 
 def test_editing_an_endpoint_applies_the_api_rules(admin_client, endpoint, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
-    url = reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk])
+    url = reverse("admin:webhooks_webhookendpoint_change", args=[quote(endpoint.pk)])
     refused = admin_client.post(url, {"url": "http://169.254.169.254/latest", "events": '["*"]'})
     assert refused.status_code == 200 and b"metadata" in refused.content
     refused = admin_client.post(url, {"url": "https://example.org/x", "events": '["nope"]'})
