@@ -52,3 +52,41 @@ def test_deleting_in_the_admin_removes_the_segments(admin_client, finished: Tran
     response = admin_client.post(f"/admin/transcription/transcription/{quote(finished.pk)}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not TranscriptSegment.objects.exists()
+
+
+def _uploaded_calls(acme, count: int) -> list:
+    from transcription.models import ActionItem, UploadedCall
+
+    owner = acme.user_row("uploader")
+    calls = []
+    for n in range(count):
+        call = UploadedCall.objects.create(
+            tenant=acme.tenant, owner=owner, title=f"Review {n}", status="COMPLETED", analysis={"summary": f"Sum {n}"}
+        )
+        ActionItem.objects.create(call=call, user=owner, text=f"Send the quote {n}", owner_name="Ravi")
+        calls.append(call)
+    return calls
+
+
+def test_uploaded_calls_and_their_analysis_are_visible(admin_client, acme, django_assert_max_num_queries) -> None:
+    from django.contrib.admin.utils import quote
+
+    calls = _uploaded_calls(acme, 3)
+    with django_assert_max_num_queries(16):
+        listing = admin_client.get("/admin/transcription/uploadedcall/")
+    assert listing.status_code == 200 and "Review 2" in listing.content.decode()
+    detail = admin_client.get(f"/admin/transcription/uploadedcall/{quote(str(calls[0].pk))}/change/").content.decode()
+    assert "Sum 0" in detail and "Send the quote 0" in detail
+
+
+def test_the_uploaded_call_list_costs_the_same_queries_for_more_rows(admin_client, acme) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _uploaded_calls(acme, 3)
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get("/admin/transcription/uploadedcall/")
+    _uploaded_calls(acme, 20)
+    with CaptureQueriesContext(connection) as many:
+        admin_client.get("/admin/transcription/uploadedcall/")
+    assert len(many) == len(few)
