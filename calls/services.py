@@ -396,16 +396,22 @@ def call_end(*, tenant: Tenant, user: TenantUser, call_id: str) -> Call:
     return call
 
 
+def _lock_live_call_for_operator(call_id: str) -> Call | None:
+    """The call, locked (its row only), if it is still live; operators act across tenants. Needs a transaction."""
+    call = (
+        Call.objects.select_for_update(of=("self",))
+        .select_related("room", "initiator", "tenant")
+        .filter(pk=call_id)
+        .first()
+    )
+    return call if call is not None and call.is_live else None
+
+
 def call_end_by_operator(*, call_id: str) -> bool:
     """An operator (admin) ends a live call. Returns False if it was no longer live."""
     with transaction.atomic():
-        call = (
-            Call.objects.select_for_update(of=("self",))
-            .select_related("room", "initiator", "tenant")
-            .filter(pk=call_id)
-            .first()
-        )
-        if call is None or not call.is_live:
+        call = _lock_live_call_for_operator(call_id)
+        if call is None:
             return False
         target = Call.Status.CANCELLED if call.status == Call.Status.RINGING else Call.Status.ENDED
         _finish(call, target, reason="ended_by_operator")
@@ -418,13 +424,8 @@ def call_participant_remove_by_operator(*, call_id: str, user_id: int) -> bool:
     them after commit. Returns False when the call is over or they were not connected. Takes the
     call's lock."""
     with transaction.atomic():
-        call = (
-            Call.objects.select_for_update(of=("self",))
-            .select_related("room", "initiator", "tenant")
-            .filter(pk=call_id)
-            .first()
-        )
-        if call is None or not call.is_live:
+        call = _lock_live_call_for_operator(call_id)
+        if call is None:
             return False
         participant = CallParticipant.objects.select_related("user").filter(call=call, user_id=user_id).first()
         if participant is None or not participant.is_connected:
