@@ -4,6 +4,7 @@ are re-exported here: `recordings.services.recording_apply_livekit_event` and fr
 from recordings.services.media import (
     media_entry_create_from_stream,
     media_entry_delete,
+    media_entry_register,
     media_sweep_orphans,
 )
 from recordings.services.recording import (
@@ -32,6 +33,7 @@ __all__ = [
     "RoomNotLive",
     "media_entry_create_from_stream",
     "media_entry_delete",
+    "media_entry_register",
     "media_sweep_orphans",
     "recording_apply_egress_info",
     "recording_apply_livekit_event",

@@ -52,7 +52,7 @@ def media_entry_create_from_stream(
         _delete_object_quietly(stored_key)
         raise ProblemError(400, "file_empty", "The file is empty.")
     try:
-        return MediaEntry.objects.create(
+        return media_entry_register(
             tenant=tenant,
             key=stored_key,
             content_type=content_type,
@@ -65,6 +65,32 @@ def media_entry_create_from_stream(
     except BaseException:
         _delete_object_quietly(stored_key)
         raise
+
+
+def media_entry_register(
+    *,
+    tenant: Tenant,
+    key: str,
+    content_type: str,
+    size: int,
+    sha256: str,
+    source: str,
+    recording: Recording | None = None,
+    duration_seconds: float | None = None,
+) -> MediaEntry:
+    """Record an object already written to storage under `key` (by a stream above, by an upload handler
+    that streamed it, or by egress). The object comes first, then the row: the caller deletes the object
+    if this raises, or leaves it to the orphan sweeper."""
+    return MediaEntry.objects.create(
+        tenant=tenant,
+        key=key,
+        content_type=content_type,
+        size=size,
+        sha256=sha256,
+        source=source,
+        recording=recording,
+        duration_seconds=duration_seconds,
+    )
 
 
 def media_entry_delete(*, entry: MediaEntry) -> None:

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from recordings.models import MediaEntry
+from recordings.services import media_entry_register
 from recordings.services.media import media_entry_delete
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
@@ -103,7 +104,7 @@ def uploaded_call_create(
         return replay, False
     try:
         with transaction.atomic():
-            entry = MediaEntry.objects.create(
+            entry = media_entry_register(
                 tenant=tenant,
                 key=stored.key,
                 content_type=stored.content_type,
