@@ -6,6 +6,7 @@ room is a 404, like a room that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -111,7 +112,17 @@ def _validated(serializer_class: Any, request: Request) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
-def _token_response(issued: services.IssuedToken) -> Response:
+def _token_response(request: Request, issue: Callable[..., services.IssuedToken]) -> Response:
+    """POST /v1/token and /v1/token/refresh: the same body, a different service."""
+    data = _validated(TokenRequestSerializer, request)
+    issued = issue(
+        tenant=principal_of(request).tenant,
+        room_name=data["roomId"],
+        identity=data["userId"],
+        name=data["name"],
+        role=data["role"],
+        metadata=data["metadata"],
+    )
     return Response({"token": issued.token, "url": issued.url, "expiresAt": services.iso_ms(issued.expires_at)})
 
 
@@ -149,16 +160,7 @@ class TokenView(RoomsAPIView):
         examples=TOKEN_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
-        data = _validated(TokenRequestSerializer, request)
-        issued = services.token_issue(
-            tenant=principal_of(request).tenant,
-            room_name=data["roomId"],
-            identity=data["userId"],
-            name=data["name"],
-            role=data["role"],
-            metadata=data["metadata"],
-        )
-        return _token_response(issued)
+        return _token_response(request, services.token_issue)
 
 
 class TokenRefreshView(RoomsAPIView):
@@ -181,16 +183,7 @@ class TokenRefreshView(RoomsAPIView):
         examples=TOKEN_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
-        data = _validated(TokenRequestSerializer, request)
-        issued = services.token_refresh(
-            tenant=principal_of(request).tenant,
-            room_name=data["roomId"],
-            identity=data["userId"],
-            name=data["name"],
-            role=data["role"],
-            metadata=data["metadata"],
-        )
-        return _token_response(issued)
+        return _token_response(request, services.token_refresh)
 
 
 class RoomsView(RoomsAPIView):
