@@ -365,7 +365,6 @@ ROOM_CLOSE_HANDLERS.append("rooms.services.room_close_ingress")
 EVENTS_ROOM_SUBSCRIBE_CHECK = "rooms.selectors.room_subscribe_check"
 
 # --- calls ---------------------------------------------------------------------------------
-# (settings owned by the calls app go here)
 # How often beat turns ringing calls past their ring time-out into missed calls (seconds).
 CALL_RING_SWEEP_INTERVAL = env_float("CALL_RING_SWEEP_INTERVAL", 2.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE["calls-expire-ringing"] = {"task": "calls.expire_ringing", "schedule": CALL_RING_SWEEP_INTERVAL}
@@ -400,7 +399,6 @@ CELERY_BEAT_SCHEDULE["recordings-reconcile-egress"] = {
 CELERY_BEAT_SCHEDULE["recordings-sweep-media"] = {"task": "recordings.sweep_media", "schedule": MEDIA_SWEEP_INTERVAL}
 
 # --- webhooks ------------------------------------------------------------------------------
-# (settings owned by the webhooks app go here)
 # Outbound webhooks may call private/loopback addresses (development). Off in production.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", SCAIWAVE_MODE == "embedded")
 WEBHOOK_CONNECT_TIMEOUT = env_float("WEBHOOK_CONNECT_TIMEOUT", 5.0, minimum=0.1)
@@ -501,7 +499,6 @@ ANALYSIS_OPENAI_BASE_URL = env_str("ANALYSIS_OPENAI_BASE_URL", "")  # e.g. https
 ANALYSIS_OPENAI_MODEL = env_str("ANALYSIS_OPENAI_MODEL", "gpt-4o-mini")
 ANALYSIS_OPENAI_API_KEY = env_str("ANALYSIS_OPENAI_API_KEY", "")
 ANALYSIS_OPENAI_TIMEOUT = env_float("ANALYSIS_OPENAI_TIMEOUT", 60.0, minimum=1.0)
-# (further settings owned by the analysis surface go here)
 # A call TRANSCRIBING (or QUEUED) this long lost its worker: the sweep requeues it, or fails it after
 # ANALYSIS_MAX_ATTEMPTS runs. Must exceed the longest transcription (TRANSCRIPTION_TASK_SOFT_TIME_LIMIT).
 ANALYSIS_STUCK_AFTER = env_int("ANALYSIS_STUCK_AFTER", TRANSCRIPTION_TASK_SOFT_TIME_LIMIT + 600, minimum=60)
@@ -520,5 +517,3 @@ CELERY_BEAT_SCHEDULE["analysis-enforce-retention"] = {
     "task": "analysis.enforce_retention",
     "schedule": ANALYSIS_RETENTION_SWEEP_INTERVAL,
 }
-
-_ = env_float  # kept imported for the app sections above
