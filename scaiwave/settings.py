@@ -16,6 +16,7 @@ from scaiwave.env import (
     env_bool,
     env_choice,
     env_float,
+    env_float_list,
     env_int,
     env_list,
     env_str,
@@ -452,8 +453,13 @@ STT_THREADS = env_int("STT_THREADS", 0, minimum=0)
 STT_BEAM_SIZE = env_int("STT_BEAM_SIZE", 1, minimum=1, maximum=10)
 # Skip silence with faster-whisper's bundled Silero VAD before decoding.
 STT_VAD_FILTER = env_bool("STT_VAD_FILTER", True)
-# Word-level times (an extra alignment pass: roughly doubles CPU time; segments keep their times without it).
+# Word-level times (one extra alignment pass per 30 s window, about a tenth of the decoding time).
 STT_WORD_TIMESTAMPS = env_bool("STT_WORD_TIMESTAMPS", True)
+# Whisper's temperature fallback: a window whose greedy output looks wrong (too repetitive, too unlikely) is
+# decoded again at the next temperature. Whisper's own schedule is 0,0.2,0.4,0.6,0.8,1.0; the default keeps
+# the rescue but stops sooner, because on near-silent tail windows every step is a wasted decode
+# (docs/transcription.md, "Measured").
+STT_TEMPERATURES = env_float_list("STT_TEMPERATURES", (0.0, 0.4, 0.8))
 # Long audio is transcribed in pieces of about this many seconds, cut at pauses (bounds a worker's memory).
 STT_CHUNK_SECONDS = env_float("STT_CHUNK_SECONDS", 600.0, minimum=30.0)
 # How many times a failed post-call job is retried before it is marked failed.

@@ -175,6 +175,7 @@ class SpeechEngine:
             samples,
             language=language,
             beam_size=settings.STT_BEAM_SIZE,
+            temperature=list(settings.STT_TEMPERATURES),
             word_timestamps=word_timestamps,
             vad_filter=vad_filter,
             condition_on_previous_text=False,
