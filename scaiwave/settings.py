@@ -341,6 +341,10 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Fault-injection points for the real-process fault tests (scaiwave/failpoints.py). Empty in every real
+# deployment: a named point makes the process stop there until it is killed.
+FAILPOINTS = frozenset(env_list("SCAIWAVE_FAILPOINTS"))
+
 # --- Tenant defaults -----------------------------------------------------------------------
 DEFAULT_RING_TIMEOUT = env_int("DEFAULT_RING_TIMEOUT", 45, minimum=5)
 DEFAULT_MAX_PARTICIPANTS = env_int("DEFAULT_MAX_PARTICIPANTS", 100, minimum=1)

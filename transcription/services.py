@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
+from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
 from transcription.audio import AudioDecodeError, DecodedAudio, audio_decode, channels_are_distinct
 from transcription.capabilities import post_call_available
@@ -530,6 +531,7 @@ def transcription_run(*, transcription_id: str) -> None:
     transcription = _claim(transcription_id)
     if transcription is None:
         return
+    failpoint("transcription.run.claimed")
     try:
         segments, duration, detected = _transcribe(transcription)
     except (AudioDecodeError, ModelUnavailable, UnsupportedLanguage) as exc:

@@ -35,6 +35,7 @@ from rooms.models import Room
 from rooms.selectors import member_user_ids
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
+from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
 
 if TYPE_CHECKING:
@@ -522,6 +523,7 @@ def recording_register_file(*, recording_id: str) -> Recording | None:
     Recording row is locked (ffprobe and hashing take a while; a stop must not wait for them).
     """
     inspected = {egress.pk: _inspect_file(egress.file_key) for egress in _finished_unregistered(recording_id)}
+    failpoint("recordings.register_file.inspected")
     with transaction.atomic():
         recording = (
             Recording.objects.select_for_update(of=("self",))

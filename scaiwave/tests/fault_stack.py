@@ -222,6 +222,10 @@ class Stack:
                 "STT_MODEL": "tiny.en",
                 "ANALYSIS_STUCK_AFTER": "60",  # the smallest allowed: a killed analysis is requeued after a minute
                 "ANALYSIS_STUCK_SWEEP_INTERVAL": "5",
+                "TRANSCRIPTION_STUCK_AFTER": "60",  # the smallest allowed, as for analysis
+                "TRANSCRIPTION_STUCK_SWEEP_INTERVAL": "5",
+                "RECORDING_RECONCILE_AGE": "2",
+                "RECORDING_RECONCILE_INTERVAL": "2",
                 "DJANGO_SETTINGS_MODULE": "scaiwave.settings",
                 "PYTHONUNBUFFERED": "1",
             }
@@ -268,11 +272,13 @@ class Stack:
         except httpx.HTTPError:
             return False
 
-    def start_worker(self) -> ManagedProcess:
+    def start_worker(self, *, failpoints: tuple[str, ...] = ()) -> ManagedProcess:
+        """Start the worker; `failpoints` (scaiwave/failpoints.py) make it halt at those points."""
         argv = [str(VENV_BIN / "celery"), "-A", "scaiwave", "worker", "-Q", "default,transcription", "-c", "1",
                 "--pool", "prefork", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "-n", f"faults-{time.monotonic_ns()}@%h"]  # fmt: skip
-        self.worker = ManagedProcess("worker", argv, self.env, self.dir)
+        env = {**self.env, "SCAIWAVE_FAILPOINTS": ",".join(failpoints)}
+        self.worker = ManagedProcess("worker", argv, env, self.dir)
         wait_until(lambda: "ready." in self.worker.output() if self.worker else False, 60, what="celery ready")
         return self.worker
 
@@ -290,6 +296,9 @@ class Stack:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # HTTP
+    def failpoint_reached(self, name: str) -> bool:
+        return (self.dir / "data" / "failpoints" / name).exists()
+
     def client(self, timeout: float = 15) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"X-API-Key": self.creds["api_secret"]}, timeout=timeout)
 

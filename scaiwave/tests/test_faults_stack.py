@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import struct
+import subprocess
 import threading
 import time
 import wave
@@ -258,6 +259,102 @@ def test_pool_child_sigkilled_mid_analysis_is_requeued_at_once_and_completes_onc
     attempts, transcriptions, completed_events = counts.strip().splitlines()[-1].split()
     assert int(attempts) >= 2, counts
     assert transcriptions == "1" and completed_events == "1", counts
+
+
+# --- Worker killed inside recording registration and post-call transcription --------------------------------
+
+
+def _ready_recording_seeded(stack: Stack, room_name: str) -> str:
+    """A room-composite recording whose egress finished writing a real OGG file, registration queued.
+
+    The egress and its file are put in place as LiveKit's egress_ended would leave them; the registration
+    task is queued as the webhook intake queues it."""
+    with stack.client() as client:
+        assert client.post("/v1/rooms", json={"name": room_name}).status_code == 201
+    key = f"recordings/{room_name}/composite.ogg"
+    path = stack.dir / "media" / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=6", "-c:a", "libopus",
+                    str(path)], check=True, timeout=60)  # fmt: skip
+    out = stack.shell(
+        "from django.utils import timezone; from rooms.models import Room; "
+        "from recordings.models import Recording, RecordingEgress; "
+        "from recordings.tasks import recording_register_files_task; "
+        f"room = Room.objects.get(name='{room_name}'); "
+        "rec = Recording.objects.create(tenant=room.tenant, room=room, status=Recording.Status.PROCESSING, "
+        "livekit_room=room.livekit_name, storage_key=f'recordings/{room.name}', stopped_at=timezone.now()); "
+        f"RecordingEgress.objects.create(recording=rec, egress_id='EG_{room_name}', "
+        f"kind=RecordingEgress.Kind.ROOM_COMPOSITE, status=RecordingEgress.Status.COMPLETE, file_key='{key}'); "
+        "recording_register_files_task.delay(rec.pk); print(rec.pk)"
+    )
+    return out.strip().splitlines()[-1]
+
+
+def test_worker_sigkilled_mid_recording_registration_registers_once(stack):
+    assert stack.worker is not None
+    stack.worker.kill()
+    stack.start_worker(failpoints=("recordings.register_file.inspected",))
+    try:
+        recording_id = _ready_recording_seeded(stack, "kill-mid-registration")
+        wait_until(lambda: stack.failpoint_reached("recordings.register_file.inspected"), 60,
+                   what="the registration task to inspect the file")  # fmt: skip
+    finally:
+        stack.worker.kill()  # SIGKILL the whole worker while the task sits inside registration
+        stack.start_worker()
+    with stack.client() as client:
+
+        def status() -> str:
+            return str(client.get(f"/v1/recordings/{recording_id}").json()["status"])
+
+        assert status() == "processing"
+        # The killed task's message stays unacked until the broker's visibility time-out; the egress
+        # reconciliation (every RECORDING_RECONCILE_INTERVAL) queues registration again.
+        wait_until(lambda: status() in ("ready", "failed"), 60, interval=0.5, what="the recording to be ready")
+        assert status() == "ready", client.get(f"/v1/recordings/{recording_id}").text
+        time.sleep(5)  # a few more reconciliation rounds: nothing may be registered twice
+    counts = stack.shell(
+        "from recordings.models import MediaEntry; from scaiwave.models import Event; "
+        f"print(MediaEntry.objects.filter(recording_id='{recording_id}').count(), "
+        f"Event.objects.filter(type='recording_ready', data__recordingId='{recording_id}').count())"
+    )
+    entries, ready_events = counts.strip().splitlines()[-1].split()
+    assert (entries, ready_events) == ("1", "1"), counts
+
+
+def test_worker_sigkilled_mid_post_call_transcription_is_requeued_and_completes_once(stack):
+    recording_id = _ready_recording_seeded(stack, "kill-mid-transcription")
+    with stack.client() as client:
+        wait_until(lambda: client.get(f"/v1/recordings/{recording_id}").json()["status"] == "ready", 60,
+                   what="the recording to be ready")  # fmt: skip
+        assert stack.worker is not None
+        stack.worker.kill()
+        stack.start_worker(failpoints=("transcription.run.claimed",))
+        try:
+            answer = client.post(f"/v1/recordings/{recording_id}/transcribe", json={"language": "en"})
+            assert answer.status_code == 202, answer.text
+            transcription_id = answer.json()["transcriptionId"]
+            wait_until(lambda: stack.failpoint_reached("transcription.run.claimed"), 60,
+                       what="the transcription task to claim the job")  # fmt: skip
+        finally:
+            stack.worker.kill()  # SIGKILL the whole worker while it holds the job
+            stack.start_worker()
+
+        def status() -> str:
+            return str(client.get(f"/v1/transcriptions/{transcription_id}").json()["status"])
+
+        assert status() == "processing"
+        # The stuck-job sweep (TRANSCRIPTION_STUCK_AFTER=60 s here) queues the job again on the new worker.
+        wait_until(lambda: status() in ("completed", "failed"), 150, interval=1, what="the transcription to end")
+        assert status() == "completed", client.get(f"/v1/transcriptions/{transcription_id}").text
+    counts = stack.shell(
+        "from transcription.models import Transcription; from scaiwave.models import Event; "
+        f"t = Transcription.objects.get(pk='{transcription_id}'); "
+        f"print(t.attempts, Transcription.objects.filter(recording_id='{recording_id}').count(), "
+        f"Event.objects.filter(type='transcription_completed', data__transcriptionId='{transcription_id}').count())"
+    )
+    attempts, jobs, completed_events = counts.strip().splitlines()[-1].split()
+    assert int(attempts) >= 2, counts  # it really was interrupted and run again
+    assert (jobs, completed_events) == ("1", "1"), counts
 
 
 # --- PostgreSQL restarted -----------------------------------------------------------------------------------
