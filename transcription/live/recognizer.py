@@ -10,6 +10,11 @@ Why one thread: on a 2-core machine two concurrent decodes only slow each other 
 both cores for one), and a single queue makes "how far behind are we" one number: the seconds of speech waiting.
 The event loop never decodes: it only classifies frames (cheap numpy) and hands finished utterances over.
 
+Several speakers: utterances that finished while the thread was busy are decoded together, played back to back
+with a second of silence between them in one 30 s Whisper window, and the words are handed back to their
+utterances by time (word timestamps). One encoder pass instead of one per utterance: on 2 cores the encoder is
+most of an utterance's cost, so two or three speakers talking at once wait far less for each other.
+
 Falling behind is visible, never silent: when the speech waiting for the recognizer would exceed
 TRANSCRIPTION_LIVE_MAX_BACKLOG_SECONDS, the new utterance is dropped and its session told (`on_drop`), which marks
 it degraded. Partial results are best effort: they are only computed while the recognizer is idle.
@@ -43,6 +48,22 @@ def live_model_name() -> str:
     return settings.TRANSCRIPTION_LIVE_MODEL or settings.STT_MODEL
 
 
+# Packing several speakers' utterances into one decode: silence between them, and the window they must fit.
+PACK_GAP_SECONDS = 1.0
+PACK_WINDOW_SECONDS = 28.0
+
+
+@dataclass
+class _QueuedUtterance:
+    samples: Samples
+    offset: float
+    seconds: float
+    model: str
+    language: str | None
+    deliver: Callable[[TranscriptionResult], None]
+    done: Future[None]
+
+
 class LiveRecognizer:
     """One decoding thread for the process, with its backlog (seconds of speech queued, not yet started)."""
 
@@ -51,6 +72,7 @@ class LiveRecognizer:
         self._lock = threading.Lock()
         self._backlog = 0.0
         self._running = 0
+        self._utterances: list[_QueuedUtterance] = []
 
     @property
     def backlog_seconds(self) -> float:
@@ -87,6 +109,77 @@ class LiveRecognizer:
                 return None
             self._backlog += seconds
         return self._executor.submit(self._wrap(job, seconds))
+
+    def submit_utterance(
+        self,
+        *,
+        samples: Samples,
+        offset: float,
+        model: str,
+        language: str | None,
+        deliver: Callable[[TranscriptionResult], None],
+    ) -> Future[None] | None:
+        """Queue a final transcription of one utterance (times in the result start at `offset`); `deliver` gets
+        the result on the recognizer thread. None (not queued) if that would exceed the backlog limit."""
+        seconds = len(samples) / SAMPLE_RATE
+        item = _QueuedUtterance(samples, offset, seconds, model, language, deliver, Future())
+        with self._lock:
+            if self._backlog + seconds > settings.TRANSCRIPTION_LIVE_MAX_BACKLOG_SECONDS and self._backlog > 0:
+                return None
+            self._backlog += seconds
+            self._utterances.append(item)
+        self._executor.submit(self._drain_utterances)
+        return item.done
+
+    def _take_batch(self) -> list[_QueuedUtterance]:
+        """The oldest queued utterance and those after it that fit one window with it (same model, language)."""
+        if not self._utterances:
+            return []
+        first = self._utterances[0]
+        batch, length = [first], first.seconds
+        for item in self._utterances[1:]:
+            if (item.model, item.language) != (first.model, first.language):
+                continue
+            if length + PACK_GAP_SECONDS + item.seconds > PACK_WINDOW_SECONDS:
+                break
+            batch.append(item)
+            length += PACK_GAP_SECONDS + item.seconds
+        taken = {id(item) for item in batch}
+        self._utterances = [item for item in self._utterances if id(item) not in taken]
+        return batch
+
+    def _drain_utterances(self) -> None:
+        # One of these runs per queued utterance; a run finding the queue empty (an earlier run took its
+        # utterance into a batch) returns at once.
+        with self._lock:
+            batch = self._take_batch()
+            if not batch:
+                return
+            self._backlog = max(0.0, self._backlog - sum(item.seconds for item in batch))
+            self._running += 1
+        try:
+            close_old_connections()
+            engine = engine_get(batch[0].model)
+            pieces = [(item.samples, item.offset) for item in batch]
+            results = (
+                [live_decode(engine, batch[0].samples, language=batch[0].language, offset=batch[0].offset)]
+                if len(batch) == 1
+                else live_decode_packed(engine, pieces, language=batch[0].language)
+            )
+            for item, result in zip(batch, results, strict=True):
+                try:
+                    item.deliver(result)
+                except Exception:
+                    logger.exception("live transcription delivery failed")
+        except Exception:
+            logger.exception("live transcription job failed")
+        finally:
+            close_old_connections()
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_result(None)
+            with self._lock:
+                self._running -= 1
 
     def submit_if_idle(self, job: Callable[[], None]) -> Future[None] | None:
         """Queue a best-effort job (a partial result) only when nothing else is waiting or running."""
@@ -209,6 +302,82 @@ def live_decode(engine: SpeechEngine, samples: Samples, *, language: str | None,
     return TranscriptionResult(segments, info.language, float(info.language_probability), duration)
 
 
+def live_decode_packed(
+    engine: SpeechEngine, pieces: list[tuple[Samples, float]], *, language: str | None
+) -> list[TranscriptionResult]:
+    """Decode several utterances (samples, offset) in one window; one result per utterance, in order.
+
+    The utterances are laid back to back with PACK_GAP_SECONDS of silence between them, then: one encoder pass,
+    one greedy decode, one alignment pass for word times, and each word goes to the utterance its middle falls
+    in (or the nearest one). This calls faster-whisper's steps directly (pinned in requirements.txt) because its
+    `transcribe` loop, with word times on, seeks to the last word and decodes the leftover tail as a second
+    window, which would cost what the packing saves."""
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    whisper = engine.model
+    language = language if engine.multilingual and language else "en"
+    gap = np.zeros(int(SAMPLE_RATE * PACK_GAP_SECONDS), dtype=np.float32)
+    spans: list[tuple[float, float]] = []
+    parts: list[Samples] = []
+    at = 0.0
+    for samples, _ in pieces:
+        if parts:
+            parts.append(gap)
+            at += PACK_GAP_SECONDS
+        seconds = len(samples) / SAMPLE_RATE
+        spans.append((at, at + seconds))
+        parts.append(samples.astype(np.float32, copy=False))
+        at += seconds
+
+    tokenizer = Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language)
+    features = whisper.feature_extractor(np.concatenate(parts))
+    content_frames = min(features.shape[-1] - 1, whisper.feature_extractor.nb_max_frames)
+    encoder_output = whisper.encode(pad_or_trim(features[:, :content_frames]))
+    prompt = whisper.get_prompt(tokenizer, [], without_timestamps=True)
+    (result,) = whisper.model.generate(
+        encoder_output,
+        [prompt],
+        beam_size=1,
+        max_length=len(prompt) + int(at * _TOKENS_PER_SECOND) + _TOKENS_MARGIN,
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1]) or []),
+    )
+    tokens = [token for token in result.sequences_ids[0] if token < tokenizer.eot]
+    avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
+    words: list[list[dict[str, Any]]] = [[] for _ in pieces]
+    if tokens and not _is_hallucination(avg_logprob, float(result.no_speech_prob)):
+        (aligned,) = whisper.find_alignment(tokenizer, [tokens], encoder_output, content_frames)
+        for word in aligned:
+            middle = (float(word["start"]) + float(word["end"])) / 2
+            index = min(range(len(spans)), key=lambda i: max(spans[i][0] - middle, middle - spans[i][1], 0.0))
+            words[index].append(word)
+    confidence = round(min(1.0, math.exp(avg_logprob)), 4)
+    results = []
+    for (_, offset), (span_start, span_end), mine in zip(pieces, spans, words, strict=True):
+        duration = span_end - span_start
+        text = "".join(str(w["word"]) for w in mine).strip()
+        segments = []
+        if text:
+            start = min(max(0.0, float(mine[0]["start"]) - span_start), duration)
+            end = min(max(start, float(mine[-1]["end"]) - span_start), duration)
+            segments.append(
+                Segment(
+                    start=round(offset + start, 3),
+                    end=round(offset + end, 3),
+                    text=text,
+                    words=(),
+                    confidence=confidence,
+                    language=language,
+                )
+            )
+        results.append(TranscriptionResult(segments, language, 1.0, duration))
+    return results
+
+
 class _Buffer(UtteranceBuffer):
     def voice_so_far(self) -> tuple[float, Samples] | None:
         """(start, samples) of the utterance in progress, for a partial result."""
@@ -277,14 +446,16 @@ class TrackStream:
         arrived = time.monotonic()
         seconds = len(utterance.samples) / SAMPLE_RATE
 
-        def job() -> None:
-            result = self._transcribe(utterance.samples, utterance.start)
-            start, end = self.offset + utterance.start, self.offset + utterance.end
+        start, end = self.offset + utterance.start, self.offset + utterance.end
+
+        def deliver(result: TranscriptionResult) -> None:
             self.on_heard(
                 _heard_from(result, utterance_id=utterance_id, start=start, end=end, final=True, arrived=arrived)
             )
 
-        future = self.recognizer.submit(job, seconds=seconds)
+        future = self.recognizer.submit_utterance(
+            samples=utterance.samples, offset=start, model=self.model, language=self.language, deliver=deliver
+        )
         if future is None:
             self.on_drop(Dropped(utterance_id, round(seconds, 2), round(self.recognizer.backlog_seconds, 2)))
             return

@@ -142,3 +142,61 @@ def test_a_drop_marks_the_session_degraded_with_the_reason_and_tells_the_room(ac
     assert "behind by 8.7 s" in session.health_detail
     event = Event.objects.get(type="transcription.health")
     assert event.room_key == "standup" and event.data["health"] == "degraded"
+
+
+def test_utterances_of_several_speakers_waiting_together_are_decoded_in_one_window_and_split_back(
+    stt_engine, speech_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transcription.live import recognizer as recognizer_module
+
+    packed_calls: list[int] = []
+    original = recognizer_module.live_decode_packed
+
+    def counting(engine, pieces, *, language):
+        packed_calls.append(len(pieces))
+        return original(engine, pieces, language=language)
+
+    monkeypatch.setattr(recognizer_module, "live_decode_packed", counting)
+    recognizer = LiveRecognizer()
+    release = threading.Event()
+
+    def stuck() -> None:  # the recognizer is busy while both speakers finish
+        release.wait(30)
+
+    busy = recognizer.submit(stuck, seconds=0)
+    assert busy is not None
+
+    sentences = {
+        "TR_alice": "The weather is sunny and warm today.",
+        "TR_bob": "Good morning everyone, the release is ready.",
+    }
+    heard: dict[str, list[Heard]] = {sid: [] for sid in sentences}
+    streams = []
+    for sid, sentence in sentences.items():
+        pcm = silence48k(0.5) + pcm48k(espeak(speech_dir / f"pack-{sid}.wav", sentence)) + silence48k(1.0)
+        stream = TrackStream(
+            track_sid=sid,
+            language="en",
+            offset=100.0,
+            on_heard=heard[sid].append,
+            on_drop=lambda d: None,
+            recognizer=recognizer,
+        )
+        for frame in frames(pcm):
+            stream.feed(frame)
+        stream.flush()
+        streams.append(stream)
+    release.set()  # both utterances now wait together
+    for stream in streams:
+        stream.wait(timeout=60)
+
+    assert packed_calls == [2]
+    alice, bob = (normalise(" ".join(h.text for h in heard[sid])) for sid in sentences)
+    # Each speaker gets their own words and none of the other's.
+    assert "sunny and warm today" in alice and not {"morning", "release", "ready"} & set(alice.split())
+    assert "the release is ready" in bob and not {"sunny", "warm", "today"} & set(bob.split())
+    for sid in sentences:
+        (final,) = heard[sid]
+        assert final.final and final.utterance_id == f"{sid}-0"
+        # Each utterance keeps its own clock: it started about 0.5 s (+ espeak's lead-in) into its stream.
+        assert 100.0 <= final.start < final.end <= 100.0 + 6.0
