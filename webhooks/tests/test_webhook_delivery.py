@@ -202,7 +202,7 @@ def test_retries_stop_after_the_schedule_and_the_delivery_is_dead(acme, settings
 
 
 def test_delivery_whose_worker_died_mid_send_is_sent_again_by_the_sweep(acme, receiver):
-    from webhooks import services
+    from webhooks.services import deliveries as services
 
     endpoint, secret = webhook_create(tenant=acme.tenant, url=receiver.url)
     # The worker "dies" after claiming: the task queued on creation claims the attempt, never sends.
