@@ -430,6 +430,9 @@ WEBHOOK_SEND_LEASE_SECONDS = env_int("WEBHOOK_SEND_LEASE_SECONDS", 60, minimum=1
 # The sweep re-queues a due delivery whose task has not run this long after it was queued.
 WEBHOOK_REQUEUE_AFTER = env_float("WEBHOOK_REQUEUE_AFTER", 120.0, minimum=0.0)
 WEBHOOK_SWEEP_INTERVAL = env_float("WEBHOOK_SWEEP_INTERVAL", 5.0, minimum=0.5)
+# Deliveries per task (an event's endpoints, a sweep's chunk), all sent at once: also the number of
+# sending threads per worker process.
+WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 20, minimum=1)
 EVENT_SINKS.append("webhooks.services.deliveries_create_for_event")
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": WEBHOOK_SWEEP_INTERVAL}
 

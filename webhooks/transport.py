@@ -5,13 +5,19 @@ address while the request keeps the URL's Host header and TLS server name (SNI, 
 certificate is verified for that name). Redirects are never followed; proxies from the
 environment are ignored. Time-outs: connect WEBHOOK_CONNECT_TIMEOUT, the whole exchange
 WEBHOOK_TIMEOUT; the response body is read up to WEBHOOK_RESPONSE_BODY_MAX bytes.
+
+`post_signed_many` sends a batch at once, one thread per request, so a batch takes as long as
+its slowest receiver (at most WEBHOOK_TIMEOUT), not the sum of them.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import httpx
@@ -151,3 +157,51 @@ def post_signed(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult
             if target.scheme != "http":
                 client.close()
     return SendResult(None, last_error, "", elapsed_ms())
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+
+
+def _send_pool() -> ThreadPoolExecutor:
+    """This process's sending threads, WEBHOOK_BATCH_SIZE of them, so a whole batch is sent at once.
+
+    Made on first use in each process: threads do not survive the fork of a Celery pool process.
+    Each thread keeps its own keep-alive connections (see _http_client).
+    """
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=settings.WEBHOOK_BATCH_SIZE, thread_name_prefix="webhook-send")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def post_signed_many(requests: list[SignedRequest]) -> Iterator[list[tuple[int, SendResult]]]:
+    """POST every request concurrently; yield (index, result) pairs in waves as they finish.
+
+    A wave is every request finished by the time the caller asks for the next one, so the caller
+    can record fast answers while a slow receiver is still being waited for. Never raises for a
+    receiver's behaviour. A single request is sent in the calling thread.
+    """
+    if len(requests) == 1:
+        [request] = requests
+        yield [(0, post_signed(url=request.url, body=request.body, headers=request.headers))]
+        return
+    pool = _send_pool()
+    futures: dict[Future[SendResult], int] = {
+        pool.submit(post_signed, url=request.url, body=request.body, headers=request.headers): index
+        for index, request in enumerate(requests)
+    }
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        yield [(futures[future], future.result()) for future in done]

@@ -2,6 +2,7 @@
 modules and settings use are re-exported here: `webhooks.services.deliveries_create_for_event` and friends."""
 
 from webhooks.services.deliveries import (
+    deliveries_attempt,
     deliveries_create_for_event,
     deliveries_requeue_due,
     delivery_attempt,
@@ -19,6 +20,7 @@ from webhooks.services.endpoints import (
 )
 
 __all__ = [
+    "deliveries_attempt",
     "deliveries_create_for_event",
     "deliveries_requeue_due",
     "delivery_attempt",

@@ -2,10 +2,11 @@
 
 A Delivery is created for every enabled endpoint whose filter matches an outbox event
 (`deliveries_create_for_event`, an EVENT_SINK). Its payload is fixed then. Each attempt is
-claimed by a conditional UPDATE (`delivery_attempt`), sent with Standard Webhooks signatures,
-and recorded; failures are retried on WEBHOOK_RETRY_SCHEDULE. The database is the only copy
-of what is owed: `deliveries_requeue_due` (beat) queues whatever is due and has no live task,
-so a lost broker message, a dead worker or a restarted Redis delays a delivery, never drops it.
+claimed by a conditional UPDATE (`deliveries_attempt`: one per batch, as one task sends an event's
+deliveries concurrently), sent with Standard Webhooks signatures, and recorded; failures are
+retried on WEBHOOK_RETRY_SCHEDULE. The database is the only copy of what is owed:
+`deliveries_requeue_due` (beat) queues whatever is due and has no live task, so a lost broker
+message, a dead worker or a restarted Redis delays a delivery, never drops it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from scaiwave.models import Event
 from webhooks.events import TEST_EVENT_TYPE, WEBHOOK_DISABLED, filter_matches
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.signing import signed_headers
-from webhooks.transport import SendResult, post_signed
+from webhooks.transport import SendResult, SignedRequest, post_signed, post_signed_many
 
 logger = logging.getLogger("scaiwave.webhooks")
 
@@ -129,15 +130,21 @@ def deliveries_create_for_event(event: Event) -> None:
 
 
 def _enqueue(delivery_ids: list[str], *, countdown: float | None = None) -> None:
+    """Queue the deliveries: one `webhooks.deliver_batch` task per WEBHOOK_BATCH_SIZE ids (sent at
+    once by one worker), or one `webhooks.deliver` for a single id."""
     from scaiwave.celery import app
-    from webhooks.tasks import deliver
+    from webhooks.tasks import deliver, deliver_batch
 
     if not delivery_ids:
         return
-    # One broker connection for the whole batch instead of one pool round-trip per message.
+    size = settings.WEBHOOK_BATCH_SIZE
+    # One broker connection for all the messages instead of one pool round-trip per message.
     with app.producer_or_acquire() as producer:
-        for delivery_id in delivery_ids:
-            deliver.apply_async((delivery_id,), countdown=countdown, producer=producer)
+        if len(delivery_ids) == 1:
+            deliver.apply_async((delivery_ids[0],), countdown=countdown, producer=producer)
+            return
+        for start in range(0, len(delivery_ids), size):
+            deliver_batch.apply_async((delivery_ids[start : start + size],), countdown=countdown, producer=producer)
 
 
 @transaction.atomic
@@ -191,23 +198,24 @@ def deliveries_requeue_due(*, batch: int = 1000, broker_backlogged: bool = False
     return len(due)
 
 
-# --- one attempt --------------------------------------------------------------------------------
+# --- attempts -----------------------------------------------------------------------------------
 
 
 _CLAIM_SQL = """
     UPDATE webhooks_delivery
        SET locked_until = %s, claim_token = %s, attempt_count = attempt_count + 1, last_attempt_at = %s
-     WHERE id = %s AND status = 'pending' AND next_attempt_at <= %s
+     WHERE id IN ({ids}) AND status = 'pending' AND next_attempt_at <= %s
        AND (locked_until IS NULL OR locked_until < %s)
-    RETURNING attempt_count
+    RETURNING id, attempt_count
 """
 
 
-def _claim(delivery_id: str) -> tuple[str, int] | None:
-    """Take the next attempt of a due, unleased, pending delivery. Returns (claim token, attempt no.).
+def _claim(delivery_ids: list[str]) -> tuple[str, dict[str, int]]:
+    """Take the next attempt of every due, unleased, pending delivery among `delivery_ids`.
 
-    One UPDATE decides which worker sends: PostgreSQL re-checks the WHERE clause under the row
-    lock, so of two workers racing for an attempt exactly one gets a row back.
+    Returns the claim token (one per call: it names this batch's lease) and the attempt number of
+    each delivery taken. One UPDATE decides which worker sends: PostgreSQL re-checks the WHERE
+    clause under each row's lock, so of two workers racing for an attempt exactly one gets it.
     """
     now = timezone.now()
     token = secrets.token_hex(8)
@@ -215,10 +223,14 @@ def _claim(delivery_id: str) -> tuple[str, int] | None:
     # A countdown task may wake a moment before next_attempt_at by the database's clock.
     due_by = now + timedelta(seconds=1)
     moment = connection.ops.adapt_datetimefield_value  # SQLite stores datetimes as text
+    ids = sorted(set(delivery_ids))
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [moment(lease_end), token, moment(now), delivery_id, moment(due_by), moment(now)])
-        row = cursor.fetchone()
-    return (token, int(row[0])) if row else None
+        cursor.execute(
+            _CLAIM_SQL.format(ids=", ".join(["%s"] * len(ids))),
+            [moment(lease_end), token, moment(now), *ids, moment(due_by), moment(now)],
+        )
+        rows = cursor.fetchall()
+    return token, {delivery_id: int(attempt) for delivery_id, attempt in rows}
 
 
 def delivery_attempt(*, delivery_id: str) -> str:
@@ -227,32 +239,75 @@ def delivery_attempt(*, delivery_id: str) -> str:
     Returns what happened: "skipped" (not due, already done or claimed elsewhere),
     "delivered", "retry", "failed" or "dead". Safe to call any number of times.
     """
-    claim = _claim(delivery_id)
-    if claim is None:
-        return "skipped"
-    token, attempt = claim
-    delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
-    endpoint = delivery.endpoint
-    if not endpoint.enabled:
-        Delivery.objects.filter(pk=delivery_id, claim_token=token).update(
-            status=Delivery.Status.DEAD,
-            locked_until=None,
-            next_attempt_at=None,
-            last_error=f"webhook disabled: {endpoint.disabled_reason}"[:2000],
-        )
-        return "dead"
-    result = _send(endpoint=endpoint, message_id=delivery.event_id, body=bytes(delivery.payload))
-    return _record(delivery_id=delivery_id, endpoint=endpoint, token=token, result=result, attempt=attempt)
+    return deliveries_attempt(delivery_ids=[delivery_id])[delivery_id]
 
 
-def _send(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SendResult:
+def deliveries_attempt(*, delivery_ids: list[str]) -> dict[str, str]:
+    """Send the next attempt of each delivery that is due and nobody else is sending, all at once.
+
+    One UPDATE claims them (one lease for the batch), one query loads them with their endpoints,
+    the POSTs run concurrently (at most WEBHOOK_TIMEOUT for the batch, well inside the lease), and
+    outcomes are written as answers come in: the 2xx ones of each wave in one UPDATE, failures one
+    by one (retry schedule, failure streak). Returns each id's outcome, as `delivery_attempt` does.
+    Safe to call any number of times, with overlapping ids.
+    """
+    outcomes = dict.fromkeys(delivery_ids, "skipped")
+    if not delivery_ids:
+        return outcomes
+    token, attempts = _claim(delivery_ids)
+    if not attempts:
+        return outcomes
+    sending: list[Delivery] = []
+    for delivery in Delivery.objects.select_related("endpoint").filter(pk__in=list(attempts)):
+        if delivery.endpoint.enabled:
+            sending.append(delivery)
+        else:
+            outcomes[delivery.pk] = _record_endpoint_disabled(delivery=delivery, token=token)
+    requests = [
+        _signed(endpoint=delivery.endpoint, message_id=delivery.event_id, body=bytes(delivery.payload))
+        for delivery in sending
+    ]
+    for wave in post_signed_many(requests):
+        answered = [(sending[index], result) for index, result in wave if result.delivered]
+        if answered:
+            outcomes.update(dict.fromkeys(_record_delivered(token=token, answered=answered), "delivered"))
+        for index, result in wave:
+            if not result.delivered:
+                delivery = sending[index]
+                outcomes[delivery.pk] = _record(
+                    delivery_id=delivery.pk,
+                    endpoint=delivery.endpoint,
+                    token=token,
+                    result=result,
+                    attempt=attempts[delivery.pk],
+                )
+    return outcomes
+
+
+def _record_endpoint_disabled(*, delivery: Delivery, token: str) -> str:
+    written = Delivery.objects.filter(pk=delivery.pk, claim_token=token).update(
+        status=Delivery.Status.DEAD,
+        locked_until=None,
+        next_attempt_at=None,
+        last_error=f"webhook disabled: {delivery.endpoint.disabled_reason}"[:2000],
+        updated_at=timezone.now(),
+    )
+    return "dead" if written else "skipped"
+
+
+def _signed(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SignedRequest:
     headers = signed_headers(
         secrets_=endpoint.signing_secrets(),
         message_id=message_id,
         timestamp=int(timezone.now().timestamp()),
         body=body,
     )
-    return post_signed(url=endpoint.url, body=body, headers=headers)
+    return SignedRequest(url=endpoint.url, body=body, headers=headers)
+
+
+def _send(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SendResult:
+    request = _signed(endpoint=endpoint, message_id=message_id, body=body)
+    return post_signed(url=request.url, body=request.body, headers=request.headers)
 
 
 def retry_delay(attempt: int, *, retry_after: float | None = None) -> float | None:
@@ -318,6 +373,55 @@ def _record(
         if countdown is not None:
             transaction.on_commit(lambda: _enqueue_quietly(delivery_id, countdown))
     return outcome
+
+
+_DELIVERED_SQL = """
+    UPDATE webhooks_delivery
+       SET status = 'delivered', delivered_at = %s, next_attempt_at = NULL, locked_until = NULL,
+           last_error = '', updated_at = %s,
+           last_status_code = CASE id {cases} END,
+           last_response_body = CASE id {cases} END,
+           duration_ms = CASE id {cases} END
+     WHERE claim_token = %s AND id IN ({ids})
+    RETURNING id
+"""
+
+
+def _record_delivered(*, token: str, answered: list[tuple[Delivery, SendResult]]) -> list[str]:
+    """Mark deliveries that got a 2xx as delivered, in one UPDATE. Returns the ids written.
+
+    Like `_record`, only rows still held by this claim are written. A 2xx ends the endpoint's
+    failure streak (healthy endpoints cost no extra write).
+    """
+    now = timezone.now()
+    moment = connection.ops.adapt_datetimefield_value
+    ids = [delivery.pk for delivery, _result in answered]
+
+    def by_id(values: list[str | int | None]) -> list[str | int | None]:
+        return [item for pair in zip(ids, values, strict=True) for item in pair]
+
+    params: list[str | int | None] = [
+        moment(now),
+        moment(now),
+        *by_id([result.status_code for _delivery, result in answered]),
+        *by_id([result.response_body for _delivery, result in answered]),
+        *by_id([result.duration_ms for _delivery, result in answered]),
+        token,
+        *ids,
+    ]
+    sql = _DELIVERED_SQL.format(cases=" ".join(["WHEN %s THEN %s"] * len(ids)), ids=", ".join(["%s"] * len(ids)))
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            written = {row[0] for row in cursor.fetchall()}
+        recovered = {
+            delivery.endpoint_id
+            for delivery, _result in answered
+            if delivery.pk in written and delivery.endpoint.consecutive_failures
+        }
+        if recovered:
+            WebhookEndpoint.objects.filter(pk__in=recovered).update(consecutive_failures=0, failing_since=None)
+    return [delivery_id for delivery_id in ids if delivery_id in written]
 
 
 def _enqueue_quietly(delivery_id: str, countdown: float) -> None:
