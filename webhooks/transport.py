@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import lru_cache
 
 import httpx
 from django.conf import settings
@@ -38,6 +40,13 @@ _local = threading.local()
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of milliseconds: once per process, not once per client or
+    # per https delivery. A context is safe to share between threads.
+    return httpx.create_ssl_context()
+
+
 def _new_client(*, pooled: bool) -> httpx.Client:
     limits = (
         httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
@@ -47,7 +56,7 @@ def _new_client(*, pooled: bool) -> httpx.Client:
     return httpx.Client(
         follow_redirects=False,
         trust_env=False,
-        transport=httpx.HTTPTransport(socket_options=_SOCKET_OPTIONS, limits=limits, retries=0),
+        transport=httpx.HTTPTransport(verify=_tls_context(), socket_options=_SOCKET_OPTIONS, limits=limits, retries=0),
     )
 
 
