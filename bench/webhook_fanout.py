@@ -1,7 +1,7 @@
 """Outbound webhook fan-out benchmark: events -> Delivery rows -> signed POSTs to local receivers.
 
     .venv/bin/python bench/webhook_fanout.py [--events 10000] [--endpoints 10] [--workers 4] [--rate 0]
-                                             [--warmup 40]
+                                             [--producers 1] [--warmup 40]
 
 Real pieces only: PostgreSQL (DATABASE_URL, default a `scaiwave_webhooks_bench` database it creates and
 migrates), Redis as the Celery broker (REDIS_URL, default redis://127.0.0.1:6379/3), one Celery worker
@@ -9,7 +9,8 @@ with --workers prefork processes, and --endpoints asyncio HTTP receivers on 127.
 process) that answer 204 at once: healthy receivers. Events are emitted through the outbox
 (`event_emit`), exactly as the product does. This process also plays beat's webhook sweep every few
 seconds. `--warmup` events are sent first and not counted, so that every worker process has started
-its threads and connections. `--rate N` paces emission at N events/s (0 = as fast as possible).
+its threads and connections. `--rate N` paces emission at N events/s (0 = as fast as possible), from
+`--producers` threads (a single emitter is slower than the workers; several stand for web processes).
 Prints deliveries/s, event-to-delivery latency p50/p99 (event row created -> receiver got it), the
 count lost (must be 0), duplicates, CPU per event of the producer and of the workers, and the load
 average. Gives up after --timeout seconds. Earlier runs' `bench-*` tenants are deleted first.
@@ -25,6 +26,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -137,6 +139,7 @@ def main() -> int:
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rate", type=float, default=0.0, help="events per second; 0 = unpaced")
+    parser.add_argument("--producers", type=int, default=1, help="threads emitting events")
     parser.add_argument(
         "--warmup", type=int, default=40, help="events sent (unpaced, not counted) before the measured ones"
     )
@@ -161,7 +164,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from django.db import transaction
+    from django.db import connection, transaction
 
     from scaiwave.celery import app
     from scaiwave.events.services import event_emit
@@ -232,23 +235,36 @@ def main() -> int:
         expected = args.events * len(ports)
         print(
             f"events: {args.events}  endpoints: {len(ports)}  deliveries expected: {expected}  "
-            f"worker processes: {args.workers}  rate: {args.rate or 'unpaced'}  warm-up events: {args.warmup}",
+            f"worker processes: {args.workers}  rate: {args.rate or 'unpaced'}  producers: {args.producers}  "
+            f"warm-up events: {args.warmup}",
             flush=True,
         )
         print(f"load average at start: {loadavg()}", flush=True)
         cpu_started = cpu_seconds(resource.RUSAGE_SELF)
         started = time.time()
         interval = 1.0 / args.rate if args.rate else 0.0
-        for n in range(args.events):
-            if interval:
-                delay = started + n * interval - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-            with transaction.atomic():
-                event_emit(tenant=tenant, type="room_created", data={"roomId": f"room-{n}", "n": n})
+
+        def produce(first: int) -> None:
+            # Producer k emits events k, k + P, k + 2P, ... on the shared schedule (like P web processes).
+            try:
+                for n in range(first, args.events, args.producers):
+                    if interval:
+                        delay = started + n * interval - time.time()
+                        if delay > 0:
+                            time.sleep(delay)
+                    with transaction.atomic():
+                        event_emit(tenant=tenant, type="room_created", data={"roomId": f"room-{n}", "n": n})
+            finally:
+                connection.close()
+
+        producers = [threading.Thread(target=produce, args=(k,)) for k in range(args.producers)]
+        for producer in producers:
+            producer.start()
+        while any(producer.is_alive() for producer in producers):
             if time.monotonic() - last_sweep > 5:
-                sweep()
+                sweep()  # what beat does
                 last_sweep = time.monotonic()
+            time.sleep(0.2)
         emitted = time.time()
         producer_cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu_started
         print(f"emitted {args.events} events in {emitted - started:.1f} s", flush=True)

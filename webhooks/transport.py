@@ -194,23 +194,45 @@ def _send_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def _abandon_pool(pool: ThreadPoolExecutor) -> None:
+    """Leave `pool` to its stuck threads; the next batch gets fresh ones."""
+    global _pool
+    with _pool_lock:
+        if _pool is pool:
+            _pool = None
+    pool.shutdown(wait=False)  # work already queued still runs on its threads that are free
+
+
+# Past WEBHOOK_TIMEOUT plus this, a batch stops waiting for a request (see post_signed_many).
+_STRAGGLER_GRACE_SECONDS = 2.0
+
+
 def post_signed_many(requests: list[SignedRequest]) -> Iterator[list[tuple[int, SendResult]]]:
     """POST every request concurrently; yield (index, result) pairs in waves as they finish.
 
     A wave is every request finished by the time the caller asks for the next one, so the caller
     can record fast answers while a slow receiver is still being waited for. Never raises for a
-    receiver's behaviour. A single request is sent in the calling thread.
+    receiver's behaviour.
+
+    The batch ends by WEBHOOK_TIMEOUT (plus a little grace), well inside the claim's lease: a
+    receiver that trickles its answer a byte at a time beats the per-read time-out of the HTTP
+    client, so requests still running then are reported as time-outs and their threads (and this
+    pool) are left behind instead of wedging the worker's later batches.
     """
-    if len(requests) == 1:
-        [request] = requests
-        yield [(0, post_signed(url=request.url, body=request.body, headers=request.headers))]
-        return
     pool = _send_pool()
+    started = time.monotonic()
+    deadline = started + settings.WEBHOOK_TIMEOUT + _STRAGGLER_GRACE_SECONDS
     futures: dict[Future[SendResult], int] = {
         pool.submit(post_signed, url=request.url, body=request.body, headers=request.headers): index
         for index, request in enumerate(requests)
     }
     pending = set(futures)
     while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        done, pending = wait(pending, timeout=max(deadline - time.monotonic(), 0), return_when=FIRST_COMPLETED)
+        if not done:
+            _abandon_pool(pool)
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            late = SendResult(None, "timeout: no answer within the time limit", "", elapsed_ms)
+            yield [(futures[future], late) for future in pending]
+            return
         yield [(futures[future], future.result()) for future in done]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from contextlib import ExitStack
 from datetime import timedelta
@@ -233,3 +235,69 @@ def test_a_real_worker_killed_mid_batch_keeps_what_was_answered_and_the_sweep_se
     Webhook(secret).verify(requests[1].body, requests[1].headers)
     unanswered.refresh_from_db()
     assert (unanswered.status, unanswered.attempt_count) == ("delivered", 2)
+
+
+class TricklingReceiver:
+    """Answers a byte every 0.2 s for `seconds`: each read beats the per-read time-out, the whole never ends in time."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        self.server.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _address = self.server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * int(self.seconds / 0.2)
+                for byte in answer:
+                    if self._stop.wait(0.2):
+                        break
+                    conn.sendall(bytes([byte]))
+
+    def __enter__(self) -> TricklingReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.server.close()
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_so_the_batch_ends_within_the_time_limit(acme, settings):
+    settings.WEBHOOK_TIMEOUT = 1.0
+    settings.WEBHOOK_RETRY_SCHEDULE = [3600.0]  # no retry during the test
+    with TricklingReceiver(seconds=30) as trickling, WebhookReceiver() as healthy:
+        slow, _ = webhook_create(tenant=acme.tenant, url=trickling.url)
+        webhook_create(tenant=acme.tenant, url=healthy.url)
+        started = time.monotonic()
+        emit(acme.tenant)
+        took = time.monotonic() - started
+        assert len(healthy.requests) == 1
+    assert took < 1.0 + 2.0 + 1.0  # WEBHOOK_TIMEOUT, the straggler grace, slack for a busy machine
+    cut_off = Delivery.objects.get(endpoint=slow)
+    assert (cut_off.status, cut_off.attempt_count, cut_off.locked_until) == ("pending", 1, None)
+    assert cut_off.last_error.startswith("timeout") and cut_off.next_attempt_at > timezone.now()
+    assert Delivery.objects.exclude(endpoint=slow).get().status == "delivered"
+
+
+def test_a_single_delivery_to_a_trickling_receiver_is_cut_off_too(acme, settings):
+    from webhooks.services import delivery_attempt
+
+    settings.WEBHOOK_TIMEOUT = 1.0
+    with TricklingReceiver(seconds=30) as trickling:
+        endpoint, _ = webhook_create(tenant=acme.tenant, url=trickling.url)
+        delivery = Delivery.objects.create(
+            tenant=acme.tenant, endpoint=endpoint, event_id="evt_1", event_type="room_created", payload=b"{}"
+        )
+        started = time.monotonic()
+        assert delivery_attempt(delivery_id=delivery.pk) == "retry"
+        assert time.monotonic() - started < 1.0 + 2.0 + 1.0
