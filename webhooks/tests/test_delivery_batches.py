@@ -293,6 +293,7 @@ def test_a_single_delivery_to_a_trickling_receiver_is_cut_off_too(acme, settings
     from webhooks.services import delivery_attempt
 
     settings.WEBHOOK_TIMEOUT = 1.0
+    settings.WEBHOOK_RETRY_SCHEDULE = [3600.0]  # no retry during the test
     with TricklingReceiver(seconds=30) as trickling:
         endpoint, _ = webhook_create(tenant=acme.tenant, url=trickling.url)
         delivery = Delivery.objects.create(
