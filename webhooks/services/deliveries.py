@@ -253,7 +253,7 @@ def deliveries_attempt(*, delivery_ids: list[str]) -> dict[str, str]:
     """Send the next attempt of each delivery that is due and nobody else is sending, all at once.
 
     One UPDATE claims them (one lease for the batch), one query loads them with their endpoints,
-    the POSTs run concurrently (at most WEBHOOK_TIMEOUT for the batch, well inside the lease), and
+    the POSTs run concurrently (at most WEBHOOK_TIMEOUT + 2 s for the batch, well inside the lease), and
     outcomes are written as answers come in: the 2xx ones of each wave in one UPDATE, failures one
     by one (retry schedule, failure streak). Returns each id's outcome, as `delivery_attempt` does.
     Safe to call any number of times, with overlapping ids.
