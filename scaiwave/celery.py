@@ -1,8 +1,11 @@
 """The Celery app: JSON only, late acks, time limits (settings CELERY_*)."""
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scaiwave.settings")
 
@@ -10,3 +13,16 @@ app = Celery("scaiwave")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["scaiwave.events"])
+
+
+@task_postrun.connect
+def _release_database_connections(task: Any = None, **kwargs: Any) -> None:
+    """Hand each task's database connections back (or drop broken ones), as Django does after a request.
+
+    Celery's Django fix-up would close them itself, and with psycopg's pool the whole pool, after every
+    task (celery#10554), so each task paid for a new PostgreSQL connection; CELERY_DB_REUSE_MAX (settings)
+    turns that off and this takes its place. Eager tasks run inside the caller's transaction: left alone.
+    """
+    if task is not None and task.request.is_eager:
+        return
+    close_old_connections()

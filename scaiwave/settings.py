@@ -158,6 +158,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connections and the whole psycopg pool after every task
+# unless this is set (then only every this many tasks); scaiwave/celery.py hands connections back to the
+# pool after each task instead, so a task does not open a new PostgreSQL connection.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500, minimum=5)
@@ -435,6 +439,9 @@ WEBHOOK_SEND_LEASE_SECONDS = env_int("WEBHOOK_SEND_LEASE_SECONDS", 60, minimum=1
 # The sweep re-queues a due delivery whose task has not run this long after it was queued.
 WEBHOOK_REQUEUE_AFTER = env_float("WEBHOOK_REQUEUE_AFTER", 120.0, minimum=0.0)
 WEBHOOK_SWEEP_INTERVAL = env_float("WEBHOOK_SWEEP_INTERVAL", 5.0, minimum=0.5)
+# Deliveries per task (an event's endpoints, a sweep's chunk), all sent at once: also the number of
+# sending threads per worker process.
+WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 20, minimum=1)
 EVENT_SINKS.append("webhooks.services.deliveries_create_for_event")
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": WEBHOOK_SWEEP_INTERVAL}
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from celery import current_app, shared_task
 
-from webhooks.services import deliveries_requeue_due, delivery_attempt
+from webhooks.services import deliveries_attempt, deliveries_requeue_due, delivery_attempt
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-send gives the message back to the broker;
@@ -19,6 +21,21 @@ from webhooks.services import deliveries_requeue_due, delivery_attempt
 )
 def deliver(delivery_id: str) -> str:
     return delivery_attempt(delivery_id=delivery_id)
+
+
+# One event's deliveries (or a sweep's chunk), sent at once; the same guarantees as `deliver`: a
+# worker killed mid-batch leaves leases that run out, and the sweep queues those rows again.
+@shared_task(
+    name="webhooks.deliver_batch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=45,
+    time_limit=60,
+)
+def deliver_batch(delivery_ids: list[str]) -> dict[str, int]:
+    outcomes = deliveries_attempt(delivery_ids=delivery_ids)
+    return dict(Counter(outcomes.values()))
 
 
 def broker_backlog(queue: str = "default") -> int | None:

@@ -5,14 +5,22 @@ address while the request keeps the URL's Host header and TLS server name (SNI, 
 certificate is verified for that name). Redirects are never followed; proxies from the
 environment are ignored. Time-outs: connect WEBHOOK_CONNECT_TIMEOUT, the whole exchange
 WEBHOOK_TIMEOUT; the response body is read up to WEBHOOK_RESPONSE_BODY_MAX bytes.
+
+`post_signed_many` sends a batch at once, one thread per request, so a batch takes as long as
+its slowest receiver (at most WEBHOOK_TIMEOUT), not the sum of them.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import ssl
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import lru_cache
 
 import httpx
 from django.conf import settings
@@ -32,6 +40,13 @@ _local = threading.local()
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of milliseconds: once per process, not once per client or
+    # per https delivery. A context is safe to share between threads.
+    return httpx.create_ssl_context()
+
+
 def _new_client(*, pooled: bool) -> httpx.Client:
     limits = (
         httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
@@ -41,7 +56,7 @@ def _new_client(*, pooled: bool) -> httpx.Client:
     return httpx.Client(
         follow_redirects=False,
         trust_env=False,
-        transport=httpx.HTTPTransport(socket_options=_SOCKET_OPTIONS, limits=limits, retries=0),
+        transport=httpx.HTTPTransport(verify=_tls_context(), socket_options=_SOCKET_OPTIONS, limits=limits, retries=0),
     )
 
 
@@ -151,3 +166,73 @@ def post_signed(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult
             if target.scheme != "http":
                 client.close()
     return SendResult(None, last_error, "", elapsed_ms())
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+
+
+def _send_pool() -> ThreadPoolExecutor:
+    """This process's sending threads, WEBHOOK_BATCH_SIZE of them, so a whole batch is sent at once.
+
+    Made on first use in each process: threads do not survive the fork of a Celery pool process.
+    Each thread keeps its own keep-alive connections (see _http_client).
+    """
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=settings.WEBHOOK_BATCH_SIZE, thread_name_prefix="webhook-send")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def _abandon_pool(pool: ThreadPoolExecutor) -> None:
+    """Leave `pool` to its stuck threads; the next batch gets fresh ones."""
+    global _pool
+    with _pool_lock:
+        if _pool is pool:
+            _pool = None
+    pool.shutdown(wait=False)  # work already queued still runs on its threads that are free
+
+
+# Past WEBHOOK_TIMEOUT plus this, a batch stops waiting for a request (see post_signed_many).
+_STRAGGLER_GRACE_SECONDS = 2.0
+
+
+def post_signed_many(requests: list[SignedRequest]) -> Iterator[list[tuple[int, SendResult]]]:
+    """POST every request concurrently; yield (index, result) pairs in waves as they finish.
+
+    A wave is every request finished by the time the caller asks for the next one, so the caller
+    can record fast answers while a slow receiver is still being waited for. Never raises for a
+    receiver's behaviour.
+
+    The batch ends by WEBHOOK_TIMEOUT (plus a little grace), well inside the claim's lease: a
+    receiver that trickles its answer a byte at a time beats the per-read time-out of the HTTP
+    client, so requests still running then are reported as time-outs and their threads (and this
+    pool) are left behind instead of wedging the worker's later batches.
+    """
+    pool = _send_pool()
+    started = time.monotonic()
+    deadline = started + settings.WEBHOOK_TIMEOUT + _STRAGGLER_GRACE_SECONDS
+    futures: dict[Future[SendResult], int] = {
+        pool.submit(post_signed, url=request.url, body=request.body, headers=request.headers): index
+        for index, request in enumerate(requests)
+    }
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=max(deadline - time.monotonic(), 0), return_when=FIRST_COMPLETED)
+        if not done:
+            _abandon_pool(pool)
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            late = SendResult(None, "timeout: no answer within the time limit", "", elapsed_ms)
+            yield [(futures[future], late) for future in pending]
+            return
+        yield [(futures[future], future.result()) for future in done]

@@ -49,6 +49,8 @@ def websocket_sink(event: Event) -> None:
         sends.extend((user_group(event.tenant_id, int(pk)), message) for pk in event.user_ids)
     if event.room_key:
         sends.append((room_group(event.tenant_id, event.room_key), {"type": "event.frame", "frame": frame}))
+    if not sends:  # an event for webhooks only: no trip into an event loop for nothing
+        return
 
     # One trip into the event loop for every send.
     async def send_all() -> None:

@@ -202,12 +202,12 @@ def test_retries_stop_after_the_schedule_and_the_delivery_is_dead(acme, settings
 
 
 def test_delivery_whose_worker_died_mid_send_is_sent_again_by_the_sweep(acme, receiver):
-    from webhooks import services
+    from webhooks.services import deliveries as services
 
     endpoint, secret = webhook_create(tenant=acme.tenant, url=receiver.url)
     # The worker "dies" after claiming: the task queued on creation claims the attempt, never sends.
     with pytest.MonkeyPatch.context() as dying, pytest.raises(SystemExit):
-        dying.setattr(services, "_send", lambda **kwargs: (_ for _ in ()).throw(SystemExit("killed")))
+        dying.setattr(services, "post_signed_many", lambda requests: (_ for _ in ()).throw(SystemExit("killed")))
         emit(acme.tenant)
     delivery = Delivery.objects.get(endpoint=endpoint)
     assert delivery.status == "pending" and delivery.attempt_count == 1 and delivery.locked_until is not None

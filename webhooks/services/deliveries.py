@@ -1,11 +1,12 @@
-"""Outbound webhooks: endpoint lifecycle, Delivery rows from the outbox, sending and retries.
+"""Outbound deliveries: Delivery rows from the outbox, sending, retries and the sweep.
 
 A Delivery is created for every enabled endpoint whose filter matches an outbox event
 (`deliveries_create_for_event`, an EVENT_SINK). Its payload is fixed then. Each attempt is
-claimed by a conditional UPDATE (`delivery_attempt`), sent with Standard Webhooks signatures,
-and recorded; failures are retried on WEBHOOK_RETRY_SCHEDULE. The database is the only copy
-of what is owed: `deliveries_requeue_due` (beat) queues whatever is due and has no live task,
-so a lost broker message, a dead worker or a restarted Redis delays a delivery, never drops it.
+claimed by a conditional UPDATE (`deliveries_attempt`: one per batch, as one task sends an event's
+deliveries concurrently), sent with Standard Webhooks signatures, and recorded; failures are
+retried on WEBHOOK_RETRY_SCHEDULE. The database is the only copy of what is owed:
+`deliveries_requeue_due` (beat) queues whatever is due and has no live task, so a lost broker
+message, a dead worker or a restarted Redis delays a delivery, never drops it.
 """
 
 from __future__ import annotations
@@ -24,182 +25,18 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from scaiwave.api.errors import ProblemError
-from scaiwave.crypto import encrypt_secret
 from scaiwave.events.services import event_emit
 from scaiwave.ids import new_id
-from scaiwave.models import Event, Tenant
-from webhooks.events import TEST_EVENT_TYPE, WEBHOOK_DISABLED, WILDCARD, filter_matches, unknown_event_types
+from scaiwave.models import Event
+from webhooks.events import TEST_EVENT_TYPE, WEBHOOK_DISABLED, filter_matches
 from webhooks.models import Delivery, WebhookEndpoint
-from webhooks.signing import secret_generate, signed_headers
-from webhooks.ssrf import BlockedTarget, check_url_for_saving
-from webhooks.transport import SendResult, post_signed
+from webhooks.signing import signed_headers
+from webhooks.transport import SendResult, SignedRequest, post_signed, post_signed_many
 
 logger = logging.getLogger("scaiwave.webhooks")
 
-_MAX_URL_LENGTH = 2000
-_MIN_SECRET_LENGTH = 8
-_MAX_SECRET_LENGTH = 200
 
-
-# --- validation -------------------------------------------------------------------------------
-
-
-def _validated_url(url: str) -> str:
-    url = url.strip()
-    if not url or len(url) > _MAX_URL_LENGTH:
-        raise ProblemError(
-            400,
-            "invalid_webhook_url",
-            "url must be an http(s) URL of at most 2000 characters.",
-            errors={"url": ["Invalid URL."]},
-        )
-    try:
-        check_url_for_saving(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
-    except BlockedTarget as exc:
-        code = "invalid_webhook_url" if exc.reason in ("invalid_url", "scheme") else "webhook_url_blocked"
-        raise ProblemError(400, code, exc.detail, errors={"url": [exc.detail]}, reason=exc.reason) from None
-    return url
-
-
-def _validated_events(events: list[str] | None) -> list[str]:
-    if events is None:
-        return [WILDCARD]
-    if not events:
-        raise ProblemError(
-            400,
-            "validation_failed",
-            'events must name at least one event (or "*").',
-            errors={"events": ["Empty list."]},
-        )
-    unknown = unknown_event_types(events)
-    if unknown:
-        raise ProblemError(
-            400,
-            "unknown_event_type",
-            f"Unknown event name(s): {', '.join(unknown)}.",
-            errors={"events": [f"Unknown event: {name}" for name in unknown]},
-        )
-    return list(dict.fromkeys(events))  # de-duplicated, order kept
-
-
-def _validated_secret(secret: str | None) -> str:
-    if secret is None:
-        return secret_generate()
-    if not (_MIN_SECRET_LENGTH <= len(secret) <= _MAX_SECRET_LENGTH) or secret != secret.strip():
-        raise ProblemError(
-            400,
-            "invalid_secret",
-            f"secret must be {_MIN_SECRET_LENGTH} to {_MAX_SECRET_LENGTH} characters without surrounding spaces "
-            "(preferably whsec_<base64>).",
-            errors={"secret": ["Invalid secret."]},
-        )
-    return secret
-
-
-def webhook_validate(*, url: str, events: list[str] | None) -> tuple[str, list[str]]:
-    """The cleaned url and event filter, as create/update would store them (for forms such as the admin's).
-
-    Raises ProblemError 400 like webhook_create.
-    """
-    return _validated_url(url), _validated_events(events)
-
-
-# --- endpoints ----------------------------------------------------------------------------------
-
-
-def webhook_create(
-    *, tenant: Tenant, url: str, events: list[str] | None = None, secret: str | None = None
-) -> tuple[WebhookEndpoint, str]:
-    """Register an endpoint. Returns it with the plaintext secret (shown to the caller once).
-
-    Raises ProblemError 400 (invalid_webhook_url, webhook_url_blocked, unknown_event_type, invalid_secret).
-    """
-    plaintext = _validated_secret(secret)
-    endpoint = WebhookEndpoint.objects.create(
-        tenant=tenant,
-        url=_validated_url(url),
-        events=_validated_events(events),
-        secret_encrypted=encrypt_secret(plaintext),
-    )
-    return endpoint, plaintext
-
-
-@transaction.atomic
-def webhook_update(
-    *,
-    endpoint: WebhookEndpoint,
-    url: str | None = None,
-    events: list[str] | None = None,
-    enabled: bool | None = None,
-) -> WebhookEndpoint:
-    """Change url, events and/or enabled. Re-enabling clears the disabled notice and the failure streak."""
-    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-    if url is not None:
-        locked.url = _validated_url(url)
-    if events is not None:
-        locked.events = _validated_events(events)
-    if enabled is True and not locked.enabled:
-        _mark_enabled(locked)
-    elif enabled is False and locked.enabled:
-        _mark_disabled(locked, reason="disabled by the API")
-    locked.save()
-    return locked
-
-
-def _mark_enabled(endpoint: WebhookEndpoint) -> None:
-    endpoint.enabled = True
-    endpoint.disabled_reason = ""
-    endpoint.disabled_at = None
-    endpoint.consecutive_failures = 0
-    endpoint.failing_since = None
-
-
-def _mark_disabled(endpoint: WebhookEndpoint, *, reason: str) -> None:
-    endpoint.enabled = False
-    endpoint.disabled_reason = reason[:300]
-    endpoint.disabled_at = timezone.now()
-
-
-@transaction.atomic
-def webhook_set_enabled(*, endpoint: WebhookEndpoint, enabled: bool, reason: str = "disabled by an operator") -> None:
-    """Enable or disable an endpoint (the admin's actions)."""
-    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-    if enabled and not locked.enabled:
-        _mark_enabled(locked)
-    elif not enabled and locked.enabled:
-        _mark_disabled(locked, reason=reason)
-    locked.save()
-
-
-@transaction.atomic
-def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
-    """Delete an endpoint and its delivery log. Queued tasks for it find nothing and stop.
-
-    The row lock makes a concurrent test send (which locks the endpoint to add its delivery) either finish
-    first, its delivery deleted here, or find the endpoint gone; without it the test's delivery could land
-    between the collector's read and the commit and fail the deferred foreign key (a 500)."""
-    locked = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
-    if locked is None:
-        return
-    Delivery.objects.filter(endpoint_id=locked.pk).delete()
-    locked.delete()
-
-
-@transaction.atomic
-def webhook_rotate_secret(*, endpoint: WebhookEndpoint, secret: str | None = None) -> tuple[WebhookEndpoint, str]:
-    """Give the endpoint a new secret; the old one keeps signing for WEBHOOK_SECRET_GRACE_SECONDS.
-
-    Takes the endpoint's row lock so two rotations in a row keep the right "previous" secret.
-    """
-    plaintext = _validated_secret(secret)
-    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-    locked.previous_secret_encrypted = locked.secret_encrypted
-    locked.previous_secret_expires_at = timezone.now() + timedelta(seconds=settings.WEBHOOK_SECRET_GRACE_SECONDS)
-    locked.secret_encrypted = encrypt_secret(plaintext)
-    locked.save(
-        update_fields=["previous_secret_encrypted", "previous_secret_expires_at", "secret_encrypted", "updated_at"]
-    )
-    return locked, plaintext
+# --- test sends ---------------------------------------------------------------------------------
 
 
 def webhook_send_test(*, endpoint: WebhookEndpoint) -> Delivery:
@@ -284,24 +121,34 @@ def deliveries_create_for_event(event: Event) -> None:
             ],
             ignore_conflicts=True,
         )
-        pending = list(
-            Delivery.objects.filter(
-                event_id=event.id, endpoint_id__in=[e.id for e in endpoints], status=Delivery.Status.PENDING
-            ).values_list("pk", flat=True)
-        )
+        # Looked up by the unique (endpoint, event) key alone and filtered here: with the status in the
+        # query the planner also scans the partial due index, slow while it holds dead entries (_CLAIM_SQL).
+        pending = [
+            pk
+            for pk, status in Delivery.objects.filter(
+                event_id=event.id, endpoint_id__in=[e.id for e in endpoints]
+            ).values_list("pk", "status")
+            if status == Delivery.Status.PENDING
+        ]
         transaction.on_commit(lambda: _enqueue(pending))
 
 
 def _enqueue(delivery_ids: list[str], *, countdown: float | None = None) -> None:
+    """Queue the deliveries: one `webhooks.deliver_batch` task per WEBHOOK_BATCH_SIZE ids (sent at
+    once by one worker), or one `webhooks.deliver` for a single id."""
     from scaiwave.celery import app
-    from webhooks.tasks import deliver
+    from webhooks.tasks import deliver, deliver_batch
 
     if not delivery_ids:
         return
-    # One broker connection for the whole batch instead of one pool round-trip per message.
+    size = settings.WEBHOOK_BATCH_SIZE
+    # One broker connection for all the messages instead of one pool round-trip per message.
     with app.producer_or_acquire() as producer:
-        for delivery_id in delivery_ids:
-            deliver.apply_async((delivery_id,), countdown=countdown, producer=producer)
+        if len(delivery_ids) == 1:
+            deliver.apply_async((delivery_ids[0],), countdown=countdown, producer=producer)
+            return
+        for start in range(0, len(delivery_ids), size):
+            deliver_batch.apply_async((delivery_ids[start : start + size],), countdown=countdown, producer=producer)
 
 
 @transaction.atomic
@@ -355,23 +202,27 @@ def deliveries_requeue_due(*, batch: int = 1000, broker_backlogged: bool = False
     return len(due)
 
 
-# --- one attempt --------------------------------------------------------------------------------
+# --- attempts -----------------------------------------------------------------------------------
 
 
+# COALESCE keeps PostgreSQL's planner off the partial delivery_due_idx (status = 'pending'): every
+# claim and record leaves dead entries there until a vacuum, and a bitmap scan of them ANDed with the
+# primary key took 35 ms per claim after 100,000 deliveries, against 0.2 ms by primary key alone.
 _CLAIM_SQL = """
     UPDATE webhooks_delivery
        SET locked_until = %s, claim_token = %s, attempt_count = attempt_count + 1, last_attempt_at = %s
-     WHERE id = %s AND status = 'pending' AND next_attempt_at <= %s
+     WHERE id IN ({ids}) AND COALESCE(status, '') = 'pending' AND next_attempt_at <= %s
        AND (locked_until IS NULL OR locked_until < %s)
-    RETURNING attempt_count
+    RETURNING id, attempt_count
 """
 
 
-def _claim(delivery_id: str) -> tuple[str, int] | None:
-    """Take the next attempt of a due, unleased, pending delivery. Returns (claim token, attempt no.).
+def _claim(delivery_ids: list[str]) -> tuple[str, dict[str, int]]:
+    """Take the next attempt of every due, unleased, pending delivery among `delivery_ids`.
 
-    One UPDATE decides which worker sends: PostgreSQL re-checks the WHERE clause under the row
-    lock, so of two workers racing for an attempt exactly one gets a row back.
+    Returns the claim token (one per call: it names this batch's lease) and the attempt number of
+    each delivery taken. One UPDATE decides which worker sends: PostgreSQL re-checks the WHERE
+    clause under each row's lock, so of two workers racing for an attempt exactly one gets it.
     """
     now = timezone.now()
     token = secrets.token_hex(8)
@@ -379,10 +230,14 @@ def _claim(delivery_id: str) -> tuple[str, int] | None:
     # A countdown task may wake a moment before next_attempt_at by the database's clock.
     due_by = now + timedelta(seconds=1)
     moment = connection.ops.adapt_datetimefield_value  # SQLite stores datetimes as text
+    ids = sorted(set(delivery_ids))
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [moment(lease_end), token, moment(now), delivery_id, moment(due_by), moment(now)])
-        row = cursor.fetchone()
-    return (token, int(row[0])) if row else None
+        cursor.execute(
+            _CLAIM_SQL.format(ids=", ".join(["%s"] * len(ids))),
+            [moment(lease_end), token, moment(now), *ids, moment(due_by), moment(now)],
+        )
+        rows = cursor.fetchall()
+    return token, {delivery_id: int(attempt) for delivery_id, attempt in rows}
 
 
 def delivery_attempt(*, delivery_id: str) -> str:
@@ -391,32 +246,75 @@ def delivery_attempt(*, delivery_id: str) -> str:
     Returns what happened: "skipped" (not due, already done or claimed elsewhere),
     "delivered", "retry", "failed" or "dead". Safe to call any number of times.
     """
-    claim = _claim(delivery_id)
-    if claim is None:
-        return "skipped"
-    token, attempt = claim
-    delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
-    endpoint = delivery.endpoint
-    if not endpoint.enabled:
-        Delivery.objects.filter(pk=delivery_id, claim_token=token).update(
-            status=Delivery.Status.DEAD,
-            locked_until=None,
-            next_attempt_at=None,
-            last_error=f"webhook disabled: {endpoint.disabled_reason}"[:2000],
-        )
-        return "dead"
-    result = _send(endpoint=endpoint, message_id=delivery.event_id, body=bytes(delivery.payload))
-    return _record(delivery_id=delivery_id, endpoint=endpoint, token=token, result=result, attempt=attempt)
+    return deliveries_attempt(delivery_ids=[delivery_id])[delivery_id]
 
 
-def _send(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SendResult:
+def deliveries_attempt(*, delivery_ids: list[str]) -> dict[str, str]:
+    """Send the next attempt of each delivery that is due and nobody else is sending, all at once.
+
+    One UPDATE claims them (one lease for the batch), one query loads them with their endpoints,
+    the POSTs run concurrently (at most WEBHOOK_TIMEOUT + 2 s for the batch, well inside the lease), and
+    outcomes are written as answers come in: the 2xx ones of each wave in one UPDATE, failures one
+    by one (retry schedule, failure streak). Returns each id's outcome, as `delivery_attempt` does.
+    Safe to call any number of times, with overlapping ids.
+    """
+    outcomes = dict.fromkeys(delivery_ids, "skipped")
+    if not delivery_ids:
+        return outcomes
+    token, attempts = _claim(delivery_ids)
+    if not attempts:
+        return outcomes
+    sending: list[Delivery] = []
+    for delivery in Delivery.objects.select_related("endpoint").filter(pk__in=list(attempts)):
+        if delivery.endpoint.enabled:
+            sending.append(delivery)
+        else:
+            outcomes[delivery.pk] = _record_endpoint_disabled(delivery=delivery, token=token)
+    requests = [
+        _signed(endpoint=delivery.endpoint, message_id=delivery.event_id, body=bytes(delivery.payload))
+        for delivery in sending
+    ]
+    for wave in post_signed_many(requests):
+        answered = [(sending[index], result) for index, result in wave if result.delivered]
+        if answered:
+            outcomes.update(dict.fromkeys(_record_delivered(token=token, answered=answered), "delivered"))
+        for index, result in wave:
+            if not result.delivered:
+                delivery = sending[index]
+                outcomes[delivery.pk] = _record(
+                    delivery_id=delivery.pk,
+                    endpoint=delivery.endpoint,
+                    token=token,
+                    result=result,
+                    attempt=attempts[delivery.pk],
+                )
+    return outcomes
+
+
+def _record_endpoint_disabled(*, delivery: Delivery, token: str) -> str:
+    written = Delivery.objects.filter(pk=delivery.pk, claim_token=token).update(
+        status=Delivery.Status.DEAD,
+        locked_until=None,
+        next_attempt_at=None,
+        last_error=f"webhook disabled: {delivery.endpoint.disabled_reason}"[:2000],
+        updated_at=timezone.now(),
+    )
+    return "dead" if written else "skipped"
+
+
+def _signed(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SignedRequest:
     headers = signed_headers(
         secrets_=endpoint.signing_secrets(),
         message_id=message_id,
         timestamp=int(timezone.now().timestamp()),
         body=body,
     )
-    return post_signed(url=endpoint.url, body=body, headers=headers)
+    return SignedRequest(url=endpoint.url, body=body, headers=headers)
+
+
+def _send(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SendResult:
+    request = _signed(endpoint=endpoint, message_id=message_id, body=body)
+    return post_signed(url=request.url, body=request.body, headers=request.headers)
 
 
 def retry_delay(attempt: int, *, retry_after: float | None = None) -> float | None:
@@ -482,6 +380,55 @@ def _record(
         if countdown is not None:
             transaction.on_commit(lambda: _enqueue_quietly(delivery_id, countdown))
     return outcome
+
+
+_DELIVERED_SQL = """
+    UPDATE webhooks_delivery
+       SET status = 'delivered', delivered_at = %s, next_attempt_at = NULL, locked_until = NULL,
+           last_error = '', updated_at = %s,
+           last_status_code = CASE id {cases} END,
+           last_response_body = CASE id {cases} END,
+           duration_ms = CASE id {cases} END
+     WHERE claim_token = %s AND id IN ({ids})
+    RETURNING id
+"""
+
+
+def _record_delivered(*, token: str, answered: list[tuple[Delivery, SendResult]]) -> list[str]:
+    """Mark deliveries that got a 2xx as delivered, in one UPDATE. Returns the ids written.
+
+    Like `_record`, only rows still held by this claim are written. A 2xx ends the endpoint's
+    failure streak (healthy endpoints cost no extra write).
+    """
+    now = timezone.now()
+    moment = connection.ops.adapt_datetimefield_value
+    ids = [delivery.pk for delivery, _result in answered]
+
+    def by_id(values: list[str | int | None]) -> list[str | int | None]:
+        return [item for pair in zip(ids, values, strict=True) for item in pair]
+
+    params: list[str | int | None] = [
+        moment(now),
+        moment(now),
+        *by_id([result.status_code for _delivery, result in answered]),
+        *by_id([result.response_body for _delivery, result in answered]),
+        *by_id([result.duration_ms for _delivery, result in answered]),
+        token,
+        *ids,
+    ]
+    sql = _DELIVERED_SQL.format(cases=" ".join(["WHEN %s THEN %s"] * len(ids)), ids=", ".join(["%s"] * len(ids)))
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            written = {row[0] for row in cursor.fetchall()}
+        recovered = {
+            delivery.endpoint_id
+            for delivery, _result in answered
+            if delivery.pk in written and delivery.endpoint.consecutive_failures
+        }
+        if recovered:
+            WebhookEndpoint.objects.filter(pk__in=recovered).update(consecutive_failures=0, failing_since=None)
+    return [delivery_id for delivery_id in ids if delivery_id in written]
 
 
 def _enqueue_quietly(delivery_id: str, countdown: float) -> None:
