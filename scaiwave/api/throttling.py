@@ -101,6 +101,13 @@ class _LocalTally:
             self.buckets[bucket] = (pending, last_total, last_flush)
             return last_total + pending
 
+    def flush_due(self, bucket: str, *, batch: int) -> bool:
+        """Whether the next hit() on `bucket` will add to the shared counter (a blocking Redis round trip,
+        waiting on the lock while another thread does one). A lock-free peek: async callers use it to
+        decide whether a hit may run on the event loop."""
+        pending, _, last_flush = self.buckets.get(bucket, (0, 0, 0.0))
+        return pending + 1 >= batch or time.monotonic() - last_flush > 0.2 or self.lock.locked()
+
 
 _tally = _LocalTally()
 
@@ -120,17 +127,28 @@ class FixedWindowThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         key = self.key_for(request)
-        if key is None:
-            return True
+        return True if key is None else self.allow_key(key)
+
+    def allow_key(self, key: str) -> bool:
+        """Count one request for `key`; False (and wait() says how long) once the window's limit is passed."""
         now = time.time()
         window_start = int(now // self.window) * self.window
-        bucket = f"throttle:{self.scope}:{key}:{window_start}"
-        batch = max(1, min(50, self.limit // 200))
-        count = _tally.hit(bucket, ttl=self.window + 1, batch=batch)
+        count = _tally.hit(self._bucket(key, window_start), ttl=self.window + 1, batch=self._batch())
         if count > self.limit:
             self._wait = window_start + self.window - now
             return False
         return True
+
+    def blocks_on_shared_counter(self, key: str) -> bool:
+        """Whether allow_key(key) may wait on Redis now (see _LocalTally.flush_due)."""
+        window_start = int(time.time() // self.window) * self.window
+        return _tally.flush_due(self._bucket(key, window_start), batch=self._batch())
+
+    def _bucket(self, key: str, window_start: int) -> str:
+        return f"throttle:{self.scope}:{key}:{window_start}"
+
+    def _batch(self) -> int:
+        return max(1, min(50, self.limit // 200))
 
     def wait(self) -> float | None:
         return max(self._wait, 1.0)

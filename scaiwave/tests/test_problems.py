@@ -136,3 +136,24 @@ def test_high_limits_count_in_batches_without_losing_hits(settings):
     shared = int(cache.get(bucket))
     assert shared + pending == 120  # flushed plus not yet flushed: every hit accounted for
     assert pending < 50 and shared >= 70
+
+
+def test_a_caller_can_tell_beforehand_which_hit_will_wait_on_the_shared_counter(settings):
+    """rooms.token_asgi counts hits on its event loop and moves only these to a thread."""
+    from django.core.cache import cache
+
+    from scaiwave.api.throttling import _LocalTally
+
+    tally = _LocalTally()
+    bucket = "throttle:test:flush-due"
+    cache.delete(bucket)
+    assert tally.flush_due(bucket, batch=3)  # a bucket never flushed goes to the shared counter first
+    tally.hit(bucket, ttl=60, batch=3)
+
+    due = []
+    for _ in range(6):
+        due.append(tally.flush_due(bucket, batch=3))
+        tally.hit(bucket, ttl=60, batch=3)
+
+    assert due == [False, False, True, False, False, True]
+    assert int(cache.get(bucket)) == 7
