@@ -321,13 +321,13 @@ async def _authenticate(api_key: str) -> Tenant:
 
 
 async def _throttle(tenant: Tenant) -> None:
-    """ServerKeyThrottle, as DRF's check_throttles runs it. Most hits are counted in the process; the one that
-    adds the batch to Redis runs in a thread so a slow Redis never stalls the event loop."""
+    """ServerKeyThrottle, as DRF's check_throttles runs it. Most hits are counted in the process on the event
+    loop; the one that adds the batch to Redis runs in a thread, so a slow Redis never stalls the loop."""
     throttle = ServerKeyThrottle()
     if throttle.blocks_on_shared_counter(tenant.pk):
         allowed = await sync_to_async(throttle.allow_key, thread_sensitive=False)(tenant.pk)
     else:
-        allowed = throttle.allow_key(tenant.pk)
+        allowed = throttle.allow_key(tenant.pk, may_flush=False)
     if not allowed:
         raise drf_exceptions.Throttled(throttle.wait())
 

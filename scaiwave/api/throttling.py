@@ -76,37 +76,52 @@ class _LocalTally:
     A high limit (thousands a minute) does not need an exact global count on every request:
     the process flushes its hits in batches of up to `batch` (or every 0.2 s), so a request
     costs no round trip at all most of the time. The global count can run ahead of the
-    limit by at most processes x batch. Low limits use a batch of 1, which is exact.
+    limit by at most processes x batch (plus the hits that arrive during a round trip, which
+    wait for the next one). Low limits use a batch of 1, which is exact in one process.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.buckets: dict[str, tuple[int, int, float]] = {}  # bucket -> (pending, last_total, last_flush)
+        self.in_flight: dict[str, int] = {}  # bucket -> hits being added to the shared counter right now
 
-    def hit(self, bucket: str, *, ttl: int, batch: int) -> int:
+    def hit(self, bucket: str, *, ttl: int, batch: int, may_flush: bool = True) -> int:
+        """Count one hit and return this process's view of the window's total. With may_flush=False the hit
+        is only counted here, never sent (the next hit that may flush takes it along)."""
         with self.lock:
             pending, last_total, last_flush = self.buckets.get(bucket, (0, 0, 0.0))
             pending += 1
             now = time.monotonic()
-            if pending >= batch or now - last_flush > 0.2:
-                try:
-                    last_total = _add_hits(bucket, pending, ttl=ttl)
-                except Exception as exc:  # the shared cache is down: count locally, flush when it is back
-                    _log_cache_down(exc)
-                else:
-                    pending = 0
-                last_flush = now
+            sent = 0
+            if may_flush and bucket not in self.in_flight and (pending >= batch or now - last_flush > 0.2):
+                sent, pending, last_flush = pending, 0, now
+                self.in_flight[bucket] = sent
             if len(self.buckets) > 10_000:  # old windows: drop them
                 self.buckets.clear()
             self.buckets[bucket] = (pending, last_total, last_flush)
-            return last_total + pending
+            if not sent:
+                return last_total + pending + self.in_flight.get(bucket, 0)
+        # The round trip runs outside the lock: other threads go on counting locally meanwhile.
+        try:
+            total: int | None = _add_hits(bucket, sent, ttl=ttl)
+        except Exception as exc:  # the shared cache is down: count locally, flush when it is back
+            _log_cache_down(exc)
+            total = None
+        with self.lock:
+            del self.in_flight[bucket]
+            pending, last_total, last_flush = self.buckets.get(bucket, (0, 0, now))
+            if total is None:
+                pending += sent
+            else:
+                last_total = total
+            self.buckets[bucket] = (pending, last_total, last_flush)
+            return last_total + pending + self.in_flight.get(bucket, 0)
 
     def flush_due(self, bucket: str, *, batch: int) -> bool:
-        """Whether the next hit() on `bucket` will add to the shared counter (a blocking Redis round trip,
-        waiting on the lock while another thread does one). A lock-free peek: async callers use it to
-        decide whether a hit may run on the event loop."""
+        """Whether the next hit() on `bucket` would add to the shared counter, a Redis round trip. A lock-free
+        peek: async callers run such a hit in a thread and count the others on the event loop (may_flush=False)."""
         pending, _, last_flush = self.buckets.get(bucket, (0, 0, 0.0))
-        return pending + 1 >= batch or time.monotonic() - last_flush > 0.2 or self.lock.locked()
+        return bucket not in self.in_flight and (pending + 1 >= batch or time.monotonic() - last_flush > 0.2)
 
 
 _tally = _LocalTally()
@@ -129,18 +144,21 @@ class FixedWindowThrottle(BaseThrottle):
         key = self.key_for(request)
         return True if key is None else self.allow_key(key)
 
-    def allow_key(self, key: str) -> bool:
-        """Count one request for `key`; False (and wait() says how long) once the window's limit is passed."""
+    def allow_key(self, key: str, *, may_flush: bool = True) -> bool:
+        """Count one request for `key`; False (and wait() says how long) once the window's limit is passed.
+        may_flush=False never waits on Redis (see blocks_on_shared_counter)."""
         now = time.time()
         window_start = int(now // self.window) * self.window
-        count = _tally.hit(self._bucket(key, window_start), ttl=self.window + 1, batch=self._batch())
+        bucket = self._bucket(key, window_start)
+        count = _tally.hit(bucket, ttl=self.window + 1, batch=self._batch(), may_flush=may_flush)
         if count > self.limit:
             self._wait = window_start + self.window - now
             return False
         return True
 
     def blocks_on_shared_counter(self, key: str) -> bool:
-        """Whether allow_key(key) may wait on Redis now (see _LocalTally.flush_due)."""
+        """Whether allow_key(key) would wait on Redis now (see _LocalTally.flush_due); if not, an async
+        caller counts the hit on its event loop with allow_key(key, may_flush=False)."""
         window_start = int(time.time() // self.window) * self.window
         return _tally.flush_due(self._bucket(key, window_start), batch=self._batch())
 

@@ -157,3 +157,36 @@ def test_a_caller_can_tell_beforehand_which_hit_will_wait_on_the_shared_counter(
 
     assert due == [False, False, True, False, False, True]
     assert int(cache.get(bucket)) == 7
+
+
+def test_other_hits_are_counted_while_one_waits_on_the_shared_counter(monkeypatch):
+    """The round trip to Redis runs outside the tally's lock, so a slow Redis delays one request, not all."""
+    import threading
+    import time
+
+    from scaiwave.api import throttling
+
+    shared = {"total": 0}
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_add_hits(bucket: str, hits: int, *, ttl: int) -> int:
+        if not entered.is_set():
+            entered.set()
+            release.wait(5)
+        shared["total"] += hits
+        return shared["total"]
+
+    monkeypatch.setattr(throttling, "_add_hits", slow_add_hits)
+    tally = throttling._LocalTally()
+    flusher = threading.Thread(target=tally.hit, args=("bucket",), kwargs={"ttl": 60, "batch": 1})
+    flusher.start()
+    assert entered.wait(5)
+
+    started = time.monotonic()
+    counts = [tally.hit("bucket", ttl=60, batch=1) for _ in range(3)]
+
+    assert time.monotonic() - started < 1
+    assert counts == [2, 3, 4]  # the hit in flight is part of the local view
+    release.set()
+    flusher.join(5)
+    assert tally.hit("bucket", ttl=60, batch=1) == 5 == shared["total"]
