@@ -139,7 +139,7 @@ def _settings_changed(**kwargs: Any) -> None:
     _host_allowed.cache_clear()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TokenRequest:
     """What the handler needs from a request it can answer exactly as Django would."""
 
@@ -188,6 +188,10 @@ def _accepts_plain_json(accept: bytes | None) -> bool:
     return any(item.strip() in _JSON_ACCEPTS for item in accept.decode("latin1").split(","))
 
 
+def _media_type(content_type: bytes) -> str:
+    return content_type.decode("latin1").lower().replace(" ", "")
+
+
 def token_request_from(scope: Scope, config: _Settings) -> TokenRequest | None:
     """The request, if this handler can answer it exactly as Django and DRF would; None sends it to Django."""
     if scope.get("query_string") or scope.get("root_path") or config.passes_to_django:
@@ -198,7 +202,8 @@ def token_request_from(scope: Scope, config: _Settings) -> TokenRequest | None:
     api_key = headers.get(b"x-api-key")
     if api_key is None:
         return None  # anonymous or a user bearer token: DRF's 401/403, and user tokens create users
-    content_type = headers.get(b"content-type", b"").decode("latin1").lower().replace(" ", "")
+    raw_type = headers.get(b"content-type", b"")
+    content_type = "application/json" if raw_type == b"application/json" else _media_type(raw_type)
     if content_type not in _JSON_TYPES:
         return None  # DRF: 415, or another charset to decode with
     length = headers.get(b"content-length")
@@ -321,14 +326,9 @@ async def _authenticate(api_key: str) -> Tenant:
 
 
 async def _throttle(tenant: Tenant) -> None:
-    """ServerKeyThrottle, as DRF's check_throttles runs it. Most hits are counted in the process on the event
-    loop; the one that adds the batch to Redis runs in a thread, so a slow Redis never stalls the loop."""
+    """ServerKeyThrottle, as DRF's check_throttles runs it (counted on the event loop; see allow_key_async)."""
     throttle = ServerKeyThrottle()
-    if throttle.blocks_on_shared_counter(tenant.pk):
-        allowed = await sync_to_async(throttle.allow_key, thread_sensitive=False)(tenant.pk)
-    else:
-        allowed = throttle.allow_key(tenant.pk, may_flush=False)
-    if not allowed:
+    if not await throttle.allow_key_async(tenant.pk):
         raise drf_exceptions.Throttled(throttle.wait())
 
 

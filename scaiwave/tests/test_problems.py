@@ -138,25 +138,22 @@ def test_high_limits_count_in_batches_without_losing_hits(settings):
     assert pending < 50 and shared >= 70
 
 
-def test_a_caller_can_tell_beforehand_which_hit_will_wait_on_the_shared_counter(settings):
-    """rooms.token_asgi counts hits on its event loop and moves only these to a thread."""
+def test_each_batch_is_handed_to_one_caller_and_hits_meanwhile_go_with_the_next(settings):
+    """count() never does I/O: rooms.token_asgi counts on its event loop and sends only handed-out batches
+    to Redis from a thread, one round trip per batch however many requests arrive meanwhile."""
     from django.core.cache import cache
 
     from scaiwave.api.throttling import _LocalTally
 
     tally = _LocalTally()
-    bucket = "throttle:test:flush-due"
+    bucket = "throttle:test:batch-handout"
     cache.delete(bucket)
-    assert tally.flush_due(bucket, batch=3)  # a bucket never flushed goes to the shared counter first
-    tally.hit(bucket, ttl=60, batch=3)
+    assert tally.count(bucket, batch=3) == (1, 1)  # never flushed: the first hit goes out at once
+    assert [tally.count(bucket, batch=3) for _ in range(4)] == [(2, 0), (3, 0), (4, 0), (5, 0)]  # still in flight
 
-    due = []
-    for _ in range(6):
-        due.append(tally.flush_due(bucket, batch=3))
-        tally.hit(bucket, ttl=60, batch=3)
-
-    assert due == [False, False, True, False, False, True]
-    assert int(cache.get(bucket)) == 7
+    assert tally.flush(bucket, 1, ttl=60) == 5
+    assert tally.count(bucket, batch=3) == (6, 5)  # the four that waited, and this one
+    assert tally.flush(bucket, 5, ttl=60) == 6 == int(cache.get(bucket))
 
 
 def test_other_hits_are_counted_while_one_waits_on_the_shared_counter(monkeypatch):
