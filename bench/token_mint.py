@@ -1,9 +1,11 @@
 """Benchmark: LiveKit tokens per second through `POST /v1/token` over real HTTP.
 
 The server runs in the production configuration: `uvicorn scaiwave.asgi:application` workers with uvloop and
-httptools, PostgreSQL, and Redis when REDIS_URL is set (throttling). `POST /v1/token` is answered by the pure-ASGI
-fast path (rooms/token_asgi.py) unless `--fast-path off`, which sends it through Django and DRF. The same run
-measures raw `livekit.api.AccessToken(...).to_jwt()` in one process, the ceiling for one core.
+httptools, PostgreSQL, Redis when REDIS_URL is set (throttling), and SCAIWAVE_MODE=production behind a TLS proxy
+(requests carry `X-Forwarded-Proto: https`, answers HSTS; `--mode embedded` for the defaults). `POST /v1/token` is
+answered by the pure-ASGI fast path (rooms/token_asgi.py) unless `--fast-path off`, which sends it through Django
+and DRF. The same run measures raw `livekit.api.AccessToken(...).to_jwt()` in one process, the ceiling for one
+core.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/scaiwave_bench REDIS_URL=redis://127.0.0.1:6379/9 \
         .venv/bin/python bench/token_mint.py --seconds 10 --workers 1 --pin
@@ -340,18 +342,28 @@ def raw_mint_rate(seconds: float) -> float:
     return count / (time.perf_counter() - started)
 
 
-def token_requests(api_secret: str, count: int, path: str = "/v1/token") -> list[bytes]:
+def token_requests(api_secret: str, count: int, path: str = "/v1/token", *, via_tls_proxy: bool = False) -> list[bytes]:
+    proxy_header = "X-Forwarded-Proto: https\r\n" if via_tls_proxy else ""
     requests = []
     for i in range(count):
         body = json.dumps(
             {"roomId": f"bench-{i % 50}", "userId": f"user-{i}", "name": f"User {i}", "role": "participant"}
         ).encode()
         requests.append(
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{proxy_header}".encode()
             + f"X-API-Key: {api_secret}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
     return requests
+
+
+# SCAIWAVE_MODE=production behind a TLS-terminating proxy, as deployed: HTTPS is required (the proxy says so in
+# X-Forwarded-Proto) and answers carry HSTS.
+PRODUCTION_ENV = {
+    "SCAIWAVE_MODE": "production",
+    "BEHIND_TLS_PROXY": "true",
+    "SECRET_KEY": "bench-only-secret-key-not-used-anywhere-else-0123456789",
+}
 
 
 def load_average() -> str:
@@ -367,6 +379,9 @@ def main() -> None:
     parser.add_argument("--pin", action="store_true", help="server on the first --workers cores, load on the rest")
     parser.add_argument("--path", default="/v1/token", choices=["/v1/token", "/v1/token/refresh"])
     parser.add_argument("--fast-path", default="on", choices=["on", "off"], help="off: through Django and DRF")
+    parser.add_argument(
+        "--mode", default="production", choices=["production", "embedded"], help="production: behind a TLS proxy"
+    )
     parser.add_argument("--fresh-connections", action="store_true", help="serve with CONN_MAX_AGE=0 (see top)")
     args = parser.parse_args()
 
@@ -376,12 +391,14 @@ def main() -> None:
     print(f"load average before: {load_average()}")
     django_setup()
     _tenant, api_secret = make_tenant("bench-token")
-    requests = token_requests(api_secret, 200_000, args.path)
+    requests = token_requests(api_secret, 200_000, args.path, via_tls_proxy=args.mode == "production")
     if server_cpus:
         os.sched_setaffinity(0, server_cpus[:1])
     raw = raw_mint_rate(min(args.seconds, 3.0))
     os.sched_setaffinity(0, cores)
     env = {"TOKEN_FAST_PATH": "true" if args.fast_path == "on" else "false"}
+    if args.mode == "production":
+        env.update(PRODUCTION_ENV)
     with Server(args.workers, env, fresh_connections=args.fresh_connections, cpus=server_cpus) as server:
         run_load(server.port, requests[:2000], processes=1, connections=8, seconds=1.5, expect=200, cpus=client_cpus)
         server_cpu = server.cpu_seconds()
@@ -399,7 +416,8 @@ def main() -> None:
     placement = f"server on cores {server_cpus}, load on {client_cpus}" if args.pin else "not pinned"
     print(f"raw AccessToken.to_jwt() in one process: {raw:,.0f} tokens/s")
     print(
-        f"POST {args.path} over HTTP (fast path {args.fast_path}): {rate:,.0f} requests/s with {args.workers} "
+        f"POST {args.path} over HTTP ({args.mode} mode, fast path {args.fast_path}): {rate:,.0f} requests/s with "
+        f"{args.workers} "
         f"uvicorn worker(s) ({rate / args.workers:,.0f}/s per worker), {result.ok} ok, {result.errors} errors, "
         f"statuses {result.statuses}"
     )
