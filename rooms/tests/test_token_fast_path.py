@@ -101,6 +101,8 @@ HANDLED = {
     "malformed": (b"{not json", {}),
     "NaN": (b'{"roomId": NaN}', {}),
     "not utf-8": (b"\xff\xfe{}", {}),
+    "cut in a character": (b'{"roomId": "caf\xc3', {}),
+    "byte order mark": (b"\xef\xbb\xbf" + json.dumps(BODY).encode(), {}),
     "bad key": (BODY, {"X-API-Key": "not-a-key"}),
     "empty key": (BODY, {"X-API-Key": ""}),
     "bad key, malformed body": (b"{not json", {"X-API-Key": "not-a-key"}),
