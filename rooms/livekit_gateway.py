@@ -205,7 +205,8 @@ def mint_token(
     recorder: bool = False,
 ) -> MintedToken:
     """A LiveKit access token for one participant. Needs only the API key and secret."""
-    if not (settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
+    api_key, api_secret = settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
+    if not (api_key and api_secret):
         raise LiveKitNotConfigured()
     ttl = timedelta(seconds=ttl_seconds or settings.LIVEKIT_TOKEN_TTL)
     grants = grants_for_role(role, room_name)
@@ -213,12 +214,7 @@ def mint_token(
         grants.hidden = True
     if recorder:
         grants.recorder = True
-    builder = (
-        lk.AccessToken(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET)
-        .with_identity(identity)
-        .with_grants(grants)
-        .with_ttl(ttl)
-    )
+    builder = lk.AccessToken(api_key, api_secret).with_identity(identity).with_grants(grants).with_ttl(ttl)
     if name:
         builder = builder.with_name(name)
     if metadata:

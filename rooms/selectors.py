@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -36,21 +39,36 @@ def participants_connected(*, room: Room) -> QuerySet[RoomParticipant]:
     return RoomParticipant.objects.filter(room=room, state=RoomParticipant.State.JOINED)
 
 
-def ban_active(*, tenant: Tenant, room_name: str, identity: str) -> RoomBan | None:
-    return RoomBan.objects.filter(
-        tenant=tenant, room_name=room_name, identity=identity, until__gt=timezone.now()
-    ).first()
+@dataclass(frozen=True)
+class RefreshObstacles:
+    """What stops an identity from refreshing its token for a room (see rooms.services.token_refresh)."""
+
+    ban_id: int | None  # a RoomBan whose `until` is still ahead
+    member_removed: bool  # it was a member of the open room and was removed (left_at set)
 
 
-def member_was_removed(*, tenant: Tenant, room_name: str, identity: str) -> bool:
-    """True if the identity was a member of the open room and was removed (left_at set)."""
-    return RoomMember.objects.filter(
-        room__tenant=tenant,
-        room__name=room_name,
-        room__closed_at__isnull=True,
-        user__external_id=identity,
-        left_at__isnull=False,
-    ).exists()
+# Every refresh asks both questions, so they are one round trip. Raw SQL because building and compiling
+# the same query through the ORM costs about 1 ms of CPU here, several times the rest of the request.
+# Table names come from the models; every value is a query parameter.
+_REFRESH_OBSTACLES_SQL = f"""
+SELECT
+  (SELECT b.id FROM {RoomBan._meta.db_table} b
+    WHERE b.tenant_id = %s AND b.room_name = %s AND b.identity = %s AND b.until > %s),
+  EXISTS (SELECT 1 FROM {RoomMember._meta.db_table} m
+    JOIN {Room._meta.db_table} r ON r.id = m.room_id
+    JOIN {TenantUser._meta.db_table} u ON u.id = m.user_id
+    WHERE r.tenant_id = %s AND r.name = %s AND r.closed_at IS NULL
+      AND u.external_id = %s AND m.left_at IS NOT NULL)
+"""  # noqa: S608
+
+
+def refresh_obstacles(*, tenant: Tenant, room_name: str, identity: str) -> RefreshObstacles:
+    """An active ban (unique per tenant, room name and identity) and a member removal, in one query."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # SQLite compares stored text
+    with connection.cursor() as cursor:
+        cursor.execute(_REFRESH_OBSTACLES_SQL, [tenant.pk, room_name, identity, now, tenant.pk, room_name, identity])
+        ban_id, member_removed = cursor.fetchone()
+    return RefreshObstacles(ban_id=ban_id, member_removed=bool(member_removed))
 
 
 def room_subscribe_check(*, principal: Principal, room_id: str) -> str | None:

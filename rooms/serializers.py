@@ -8,7 +8,7 @@ only describe them for the OpenAPI document.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from rest_framework import serializers
 
@@ -48,6 +48,46 @@ class TokenRequestSerializer(serializers.Serializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         return value
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _kept_as_is(value: object) -> TypeGuard[str]:
+    """A string DRF's CharField returns unchanged and accepts: not blank, nothing to trim, no NUL, no lone
+    surrogate (both are refused by the validators every CharField carries)."""
+    return (
+        type(value) is str
+        and value != ""
+        and value == value.strip()
+        and "\x00" not in value
+        and (value.isascii() or _SURROGATE.search(value) is None)
+    )
+
+
+def token_request_fast(data: object) -> dict[str, Any] | None:
+    """TokenRequestSerializer's validated data for a plainly well-formed body, or None to let the serializer
+    decide (it also words the errors). Building and running the serializer costs about 140 µs here, as much
+    as minting the token, so the hot path (rooms.token_asgi) asks this first. It accepts only bodies the
+    serializer accepts and returns exactly what the serializer would (rooms/tests/test_token_fast_path.py
+    holds the two side by side)."""
+    if type(data) is not dict:
+        return None
+    room_id, user_id, name, role = data.get("roomId"), data.get("userId"), data.get("name"), data.get("role")
+    metadata = data.get("metadata", {})
+    if not (
+        _kept_as_is(room_id)
+        and ROOM_NAME.match(room_id)
+        and _kept_as_is(user_id)
+        and IDENTITY.match(user_id)
+        and _kept_as_is(name)
+        and len(name) <= 255
+        and type(role) is str
+        and role in ROLES
+        and type(metadata) is dict
+    ):
+        return None
+    return {"roomId": room_id, "userId": user_id, "name": name, "role": role, "metadata": metadata}
 
 
 class TokenResponseSerializer(serializers.Serializer):

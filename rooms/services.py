@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from rooms import livekit_gateway as gateway
 from rooms.models import Room, RoomBan, RoomMember, RoomParticipant
-from rooms.selectors import ban_active, member_user_ids, member_was_removed, room_get_open
+from rooms.selectors import member_user_ids, refresh_obstacles, room_get_open
 from scaiwave.api.auth import user_get_or_create
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
@@ -255,7 +255,9 @@ def token_refresh(
 ) -> IssuedToken:
     """Like token_issue, but refused (403) for an identity kicked within LIVEKIT_KICK_BAN_SECONDS
     (`participant_banned`) or removed from the room's members (`member_removed`)."""
-    ban = ban_active(tenant=tenant, room_name=room_name, identity=identity)
+    obstacles = refresh_obstacles(tenant=tenant, room_name=room_name, identity=identity)
+    # The ban row is read again only to word the refusal; one lifted in between no longer refuses.
+    ban = RoomBan.objects.filter(pk=obstacles.ban_id).first() if obstacles.ban_id is not None else None
     if ban is not None:
         raise ProblemError(
             403,
@@ -263,7 +265,7 @@ def token_refresh(
             f"{identity!r} was removed from this room and may not rejoin before {iso_ms(ban.until)}.",
             retryAfter=iso_ms(ban.until),
         )
-    if member_was_removed(tenant=tenant, room_name=room_name, identity=identity):
+    if obstacles.member_removed:
         raise ProblemError(403, "member_removed", f"{identity!r} was removed from this room's members.")
     return token_issue(tenant=tenant, room_name=room_name, identity=identity, name=name, role=role, metadata=metadata)
 

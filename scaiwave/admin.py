@@ -61,7 +61,7 @@ class TenantAdmin(admin.ModelAdmin):
             queryset,
             title="Rotate the API secret",
             explanation=(
-                "Each tenant below gets a new API secret. The old secret stops working at once: server calls "
+                "Each tenant below gets a new API secret. The old secret stops working within 5 seconds: server calls "
                 "with the old X-API-Key and user tokens signed with it are refused until the host application "
                 "is given the new one, which is shown once on the next page."
             ),

@@ -37,7 +37,8 @@ def tenant_create(*, name: str, api_secret: str | None = None) -> tuple[Tenant, 
 
 @transaction.atomic
 def tenant_rotate_secret(*, tenant: Tenant) -> str:
-    """Replace the tenant's API secret. The old one stops working at once (X-API-Key and user tokens)."""
+    """Replace the tenant's API secret. The old one stops working at once in this process and within the tenant
+    cache's TTL (5 s, scaiwave.api.auth) in the others (X-API-Key and user tokens)."""
     locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
     secret = _new_api_secret()
     locked.api_secret_digest = secret_digest(secret)

@@ -256,6 +256,9 @@ THROTTLE_USER_RATE = env_str("THROTTLE_USER_RATE", "1200/min")
 # Requests bodies larger than this are refused with 413 (uploads have their own limit).
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# POST /v1/token and /v1/token/refresh are answered by a pure-ASGI handler in front of Django (rooms.token_asgi),
+# with the same answers as the DRF views; False sends them through Django and DRF like every other request.
+TOKEN_FAST_PATH = env_bool("TOKEN_FAST_PATH", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from rooms.testing import livekit, livekit_emulator  # noqa: F401
+from rooms.tests.token_api import token_api  # noqa: F401
 
 HERE = Path(__file__).parent
 

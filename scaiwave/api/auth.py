@@ -62,7 +62,19 @@ def clear_tenant_cache() -> None:
         _tenant_by_key_id.clear()
 
 
+def tenant_for_api_secret_cached(api_secret: str) -> Tenant | None:
+    """The tenant of an API secret if this process looked it up less than _TENANT_CACHE_TTL ago, else None.
+    Never touches the database, so async code can call it on the event loop before falling back to
+    tenant_for_api_secret in a thread."""
+    hit = _tenant_by_digest.get(secret_digest(api_secret))
+    if hit and time.monotonic() - hit[0] < _TENANT_CACHE_TTL:
+        return hit[1]
+    return None
+
+
 def tenant_for_api_secret(api_secret: str) -> Tenant | None:
+    """The tenant whose API secret this is, or None. A rotated or deleted secret stops working in every
+    process within _TENANT_CACHE_TTL seconds (only found tenants are cached, never misses)."""
     digest = secret_digest(api_secret)
     now = time.monotonic()
     hit = _tenant_by_digest.get(digest)

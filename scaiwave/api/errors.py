@@ -135,6 +135,20 @@ def _detail_text(detail: Any) -> str:
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     view = context.get("view")
     overrides: dict[str, str] = getattr(view, "problem_codes", {}) or {}
+    is_drf_request = getattr(context.get("request"), "_request", None) is not None
+    return problem_for_exception(exc, overrides=overrides, www_authenticate=is_drf_request)
+
+
+WWW_AUTHENTICATE = 'Bearer realm="scaiwave", X-API-Key'
+
+
+def problem_for_exception(
+    exc: Exception, *, overrides: dict[str, str] | None = None, www_authenticate: bool = True
+) -> Response:
+    """The problem response for any exception: DRF's EXCEPTION_HANDLER, and the pure-ASGI fast path of
+    `POST /v1/token` (rooms.token_asgi), which raises the same exceptions DRF would. Unexpected ones are
+    logged and answered 500."""
+    overrides = overrides or {}
     if isinstance(exc, ProblemError):
         return problem_response(
             exc.status, exc.code, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers, **exc.extra
@@ -154,8 +168,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         if isinstance(exc, drf_exceptions.ValidationError):
             detail = "The request is not valid: " + _detail_text(exc.detail)
             return problem_response(status, code, detail, errors=exc.detail, headers=headers)
-        if status == 401 and getattr(context.get("request"), "_request", None) is not None:
-            headers["WWW-Authenticate"] = 'Bearer realm="scaiwave", X-API-Key'
+        if status == 401 and www_authenticate:
+            headers["WWW-Authenticate"] = WWW_AUTHENTICATE
         return problem_response(status, code, _detail_text(exc.detail), headers=headers)
     if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
         return database_unavailable_response(exc)

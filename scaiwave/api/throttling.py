@@ -15,11 +15,13 @@ takes the API down with it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
@@ -38,11 +40,19 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0].lower()]
 
 
+@functools.lru_cache(maxsize=64)
+def _redis_client(backend: RedisCache) -> Any:
+    """A client for the backend's primary server. RedisCache builds a new client object on every call
+    (about 70 µs here); the connection pool under it is the backend's, so one client per backend will do.
+    Backends are per thread, hence the small cache."""
+    return backend._cache.get_client(None, write=True)
+
+
 def _add_hits(bucket: str, hits: int, *, ttl: int) -> int:
     """Add hits to a window's shared counter and return the new total, in one Redis round trip."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        client = backend._cache.get_client(bucket, write=True)
+        client = _redis_client(backend)
         redis_key = backend.make_and_validate_key(bucket)
         pipe = client.pipeline(transaction=False)
         pipe.incrby(redis_key, hits)
@@ -76,30 +86,54 @@ class _LocalTally:
     A high limit (thousands a minute) does not need an exact global count on every request:
     the process flushes its hits in batches of up to `batch` (or every 0.2 s), so a request
     costs no round trip at all most of the time. The global count can run ahead of the
-    limit by at most processes x batch. Low limits use a batch of 1, which is exact.
+    limit by at most processes x batch (plus the hits that arrive during a round trip, which
+    go with the next one). Low limits use a batch of 1, which is exact in one process.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.buckets: dict[str, tuple[int, int, float]] = {}  # bucket -> (pending, last_total, last_flush)
+        self.in_flight: dict[str, int] = {}  # bucket -> hits being added to the shared counter right now
 
     def hit(self, bucket: str, *, ttl: int, batch: int) -> int:
+        """Count one hit and return this process's view of the window's total, flushing if it is due."""
+        total, batch_to_send = self.count(bucket, batch=batch)
+        return self.flush(bucket, batch_to_send, ttl=ttl) if batch_to_send else total
+
+    def count(self, bucket: str, *, batch: int) -> tuple[int, int]:
+        """Count one hit here, without any I/O. Returns this process's view of the total and the number of
+        hits the caller must now add to the shared counter with flush() (0: none). A batch is handed to one
+        caller only; hits counted while it is in flight go with the next one."""
         with self.lock:
             pending, last_total, last_flush = self.buckets.get(bucket, (0, 0, 0.0))
             pending += 1
             now = time.monotonic()
-            if pending >= batch or now - last_flush > 0.2:
-                try:
-                    last_total = _add_hits(bucket, pending, ttl=ttl)
-                except Exception as exc:  # the shared cache is down: count locally, flush when it is back
-                    _log_cache_down(exc)
-                else:
-                    pending = 0
-                last_flush = now
+            batch_to_send = 0
+            if bucket not in self.in_flight and (pending >= batch or now - last_flush > 0.2):
+                batch_to_send, pending, last_flush = pending, 0, now
+                self.in_flight[bucket] = batch_to_send
             if len(self.buckets) > 10_000:  # old windows: drop them
                 self.buckets.clear()
             self.buckets[bucket] = (pending, last_total, last_flush)
-            return last_total + pending
+            return last_total + pending + self.in_flight.get(bucket, 0), batch_to_send
+
+    def flush(self, bucket: str, hits: int, *, ttl: int) -> int:
+        """Add the `hits` count() handed out to the shared counter (a Redis round trip, outside the lock, so
+        other threads go on counting meanwhile) and return the new view of the total."""
+        try:
+            total: int | None = _add_hits(bucket, hits, ttl=ttl)
+        except Exception as exc:  # the shared cache is down: count locally, flush when it is back
+            _log_cache_down(exc)
+            total = None
+        with self.lock:
+            del self.in_flight[bucket]
+            pending, last_total, last_flush = self.buckets.get(bucket, (0, 0, time.monotonic()))
+            if total is None:
+                pending += hits
+            else:
+                last_total = total
+            self.buckets[bucket] = (pending, last_total, last_flush)
+            return last_total + pending + self.in_flight.get(bucket, 0)
 
 
 _tally = _LocalTally()
@@ -120,17 +154,39 @@ class FixedWindowThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         key = self.key_for(request)
-        if key is None:
-            return True
+        return True if key is None else self.allow_key(key)
+
+    def allow_key(self, key: str) -> bool:
+        """Count one request for `key`; False (and wait() says how long) once the window's limit is passed."""
         now = time.time()
         window_start = int(now // self.window) * self.window
-        bucket = f"throttle:{self.scope}:{key}:{window_start}"
-        batch = max(1, min(50, self.limit // 200))
-        count = _tally.hit(bucket, ttl=self.window + 1, batch=batch)
+        count = _tally.hit(self._bucket(key, window_start), ttl=self.window + 1, batch=self._batch())
+        return self._decide(count, window_start, now)
+
+    async def allow_key_async(self, key: str) -> bool:
+        """allow_key for an event loop (rooms.token_asgi): the hit is counted on the loop; only a batch's
+        Redis round trip runs in a thread, so a slow Redis never stalls the loop."""
+        now = time.time()
+        window_start = int(now // self.window) * self.window
+        bucket = self._bucket(key, window_start)
+        count, batch_to_send = _tally.count(bucket, batch=self._batch())
+        if batch_to_send:
+            count = await sync_to_async(_tally.flush, thread_sensitive=False)(
+                bucket, batch_to_send, ttl=self.window + 1
+            )
+        return self._decide(count, window_start, now)
+
+    def _decide(self, count: int, window_start: int, now: float) -> bool:
         if count > self.limit:
             self._wait = window_start + self.window - now
             return False
         return True
+
+    def _bucket(self, key: str, window_start: int) -> str:
+        return f"throttle:{self.scope}:{key}:{window_start}"
+
+    def _batch(self) -> int:
+        return max(1, min(50, self.limit // 200))
 
     def wait(self) -> float | None:
         return max(self._wait, 1.0)

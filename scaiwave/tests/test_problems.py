@@ -136,3 +136,54 @@ def test_high_limits_count_in_batches_without_losing_hits(settings):
     shared = int(cache.get(bucket))
     assert shared + pending == 120  # flushed plus not yet flushed: every hit accounted for
     assert pending < 50 and shared >= 70
+
+
+def test_each_batch_is_handed_to_one_caller_and_hits_meanwhile_go_with_the_next(settings):
+    """count() never does I/O: rooms.token_asgi counts on its event loop and sends only handed-out batches
+    to Redis from a thread, one round trip per batch however many requests arrive meanwhile."""
+    from django.core.cache import cache
+
+    from scaiwave.api.throttling import _LocalTally
+
+    tally = _LocalTally()
+    bucket = "throttle:test:batch-handout"
+    cache.delete(bucket)
+    assert tally.count(bucket, batch=3) == (1, 1)  # never flushed: the first hit goes out at once
+    assert [tally.count(bucket, batch=3) for _ in range(4)] == [(2, 0), (3, 0), (4, 0), (5, 0)]  # still in flight
+
+    assert tally.flush(bucket, 1, ttl=60) == 5
+    assert tally.count(bucket, batch=3) == (6, 5)  # the four that waited, and this one
+    assert tally.flush(bucket, 5, ttl=60) == 6 == int(cache.get(bucket))
+
+
+def test_other_hits_are_counted_while_one_waits_on_the_shared_counter(monkeypatch):
+    """The round trip to Redis runs outside the tally's lock, so a slow Redis delays one request, not all."""
+    import threading
+    import time
+
+    from scaiwave.api import throttling
+
+    shared = {"total": 0}
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_add_hits(bucket: str, hits: int, *, ttl: int) -> int:
+        if not entered.is_set():
+            entered.set()
+            release.wait(5)
+        shared["total"] += hits
+        return shared["total"]
+
+    monkeypatch.setattr(throttling, "_add_hits", slow_add_hits)
+    tally = throttling._LocalTally()
+    flusher = threading.Thread(target=tally.hit, args=("bucket",), kwargs={"ttl": 60, "batch": 1})
+    flusher.start()
+    assert entered.wait(5)
+
+    started = time.monotonic()
+    counts = [tally.hit("bucket", ttl=60, batch=1) for _ in range(3)]
+
+    assert time.monotonic() - started < 1
+    assert counts == [2, 3, 4]  # the hit in flight is part of the local view
+    release.set()
+    flusher.join(5)
+    assert tally.hit("bucket", ttl=60, batch=1) == 5 == shared["total"]

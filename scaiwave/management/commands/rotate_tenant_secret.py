@@ -12,7 +12,7 @@ from scaiwave.services import tenant_rotate_secret
 
 
 class Command(BaseCommand):
-    help = "Rotate a tenant's API secret; the old secret stops working at once."
+    help = "Rotate a tenant's API secret; the old one stops working in every web process within 5 s."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant", help="tenant name")
