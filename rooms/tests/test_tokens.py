@@ -6,7 +6,7 @@ through scaiwave.asgi.application, where rooms.token_asgi answers without them. 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from livekit import api
@@ -273,3 +273,15 @@ def test_a_member_added_back_may_refresh_again(token_api, acme, livekit):
     acme.server().put("/v1/rooms/standup/members/alice", {"powerLevel": 0}, format="json")
 
     assert token_api.post("/v1/token/refresh", body(), key=acme.api_secret).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("when", "written"),
+    [
+        (datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC), "2026-01-02T03:04:05.678Z"),
+        (datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2))), "2026-01-02T01:04:05.000Z"),
+        (datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), "2026-12-31T23:59:59.999Z"),  # cut, not rounded
+    ],
+)
+def test_iso_ms_writes_utc_with_milliseconds(when, written):
+    assert iso_ms(when) == written

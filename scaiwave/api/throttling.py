@@ -15,7 +15,6 @@ takes the API down with it.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -40,12 +39,25 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0].lower()]
 
 
-@functools.lru_cache(maxsize=64)
+_redis_clients: dict[tuple[str, ...], Any] = {}
+_redis_clients_lock = threading.Lock()
+
+
 def _redis_client(backend: RedisCache) -> Any:
-    """A client for the backend's primary server. RedisCache builds a new client object on every call
-    (about 70 µs here); the connection pool under it is the backend's, so one client per backend will do.
-    Backends are per thread, hence the small cache."""
-    return backend._cache.get_client(None, write=True)
+    """One client, and so one connection pool, per process for the backend's primary server.
+
+    Django's cache handler gives each async context its own backend object: under ASGI every request, and
+    every sync_to_async thread that flushes a batch here, would get a new RedisCache with a new pool, and so a
+    new TCP connection and handshake to Redis for each flush (a tenth of a token-minting worker's time went
+    there). The client is kept per server list instead; redis-py's pool is thread-safe."""
+    servers: tuple[str, ...] = tuple(backend._servers)  # type: ignore[attr-defined]  # set by RedisCache.__init__
+    client = _redis_clients.get(servers)
+    if client is None:
+        with _redis_clients_lock:
+            client = _redis_clients.get(servers)
+            if client is None:
+                client = _redis_clients[servers] = backend._cache.get_client(None, write=True)
+    return client
 
 
 def _add_hits(bucket: str, hits: int, *, ttl: int) -> int:
