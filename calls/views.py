@@ -87,7 +87,11 @@ EXAMPLE_STATE = OpenApiExample(
     },
     response_only=True,
 )
-CALL_ID = OpenApiParameter("call_id", str, OpenApiParameter.PATH, description="call-…")
+# The pattern is the id's shape (scaiwave.ids); it also tells callers that /v1/calls/initiate and /v1/calls/webhook
+# are other resources, not calls named "initiate" or "webhook".
+CALL_ID = OpenApiParameter(
+    "call_id", {"type": "string", "pattern": "^call-[0-9a-z]+$"}, OpenApiParameter.PATH, description="call-…"
+)
 ROOM_ID = OpenApiParameter("room_id", str, OpenApiParameter.PATH, description="The room's id (roomId)")
 
 

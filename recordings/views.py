@@ -52,7 +52,11 @@ OURS_TAG = "Recordings"
 RECORDING_DISABLED = "SW_CALL_RECORDING_DISABLED"
 RECORDING_NOT_FOUND = "SW_CALL_RECORDING_NOT_FOUND"
 
-CALL_ID = OpenApiParameter("call_id", str, OpenApiParameter.PATH, description="call-…")
+# The pattern is the id's shape (scaiwave.ids); it also tells callers that /v1/calls/initiate and /v1/calls/webhook
+# are other resources, not calls named "initiate" or "webhook".
+CALL_ID = OpenApiParameter(
+    "call_id", {"type": "string", "pattern": "^call-[0-9a-z]+$"}, OpenApiParameter.PATH, description="call-…"
+)
 ROOM_ID = OpenApiParameter("room_id", str, OpenApiParameter.PATH, description="The room's id (roomId)")
 RECORDING_ID = OpenApiParameter(
     "recording_id", str, OpenApiParameter.PATH, description="rec_…, or the recording's egress id (EG_…)"

@@ -30,7 +30,7 @@ REDIS_URL = os.environ.get("CHECK_API_REDIS_URL", "redis://127.0.0.1:6379/12")
 SECONDS = int(os.environ.get("CHECK_API_SECONDS", "45"))
 # The coverage phase is left out: schemathesis crashes inside it on this schema ("AST constructor
 # recursion depth mismatch", a hypothesis lambda-description error, not a finding about the API).
-PHASES = os.environ.get("CHECK_API_PHASES", "examples,fuzzing")
+PHASES = os.environ.get("CHECK_API_PHASES", "examples,fuzzing,stateful")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 

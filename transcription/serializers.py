@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from scaiwave.api.fields import StringKeyDictField
 from transcription.models import Transcription, TranscriptSegment
 
 
@@ -18,7 +19,7 @@ class TranscribeRequestSerializer(serializers.Serializer):
     language = serializers.CharField(
         max_length=35, required=False, default="en-US", help_text="BCP-47 language code; `auto` detects it"
     )
-    participants = serializers.DictField(
+    participants = StringKeyDictField(
         child=serializers.CharField(max_length=256),
         required=False,
         default=dict,

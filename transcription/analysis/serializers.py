@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from scaiwave.api.fields import StringKeyDictField
 from transcription.analysis.speakers import SEPARATION_SINGLE, speaker_by_label, speaker_names
 from transcription.models import ActionItem, TranscriptSegment, UploadedCall
 
@@ -70,7 +71,7 @@ class AnalyzeRequestSerializer(serializers.Serializer):
 
 
 class SpeakersUpdateSerializer(StrictSerializer):
-    speakers = serializers.DictField(
+    speakers = StringKeyDictField(
         child=serializers.CharField(max_length=200, allow_blank=False),
         allow_empty=False,
         help_text="speakerId -> the name to show",

@@ -12,6 +12,7 @@ from django.db.models import CharField
 from django.db.models.functions import Cast
 from django.http import HttpResponse
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
@@ -68,7 +69,9 @@ P_LENGTH = problem("The upload has no Content-Length (chunked uploads are not ac
 P_ACTION_NOT_FOUND = problem("No such action item, or it is another user's", "action_item_not_found")
 
 SUMMARY_FIELDS = ("callId", "title", "contactName", "direction", "status", "progress", "durationSeconds", "createdAt")
-CALL_ID = OpenApiParameter("call_id", str, OpenApiParameter.PATH, description="The call's id (a UUID)")
+# The ids are UUIDs; saying so also tells callers (and schemathesis) that /api/calls/status and /api/calls/analyze
+# are other resources, not calls named "status" or "analyze".
+CALL_ID = OpenApiParameter("call_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The call's id (a UUID)")
 EXAMPLE_CALL_ID = "f0a1d2e3-4b5c-4d6e-8f70-8192a3b4c5d6"
 EXAMPLE_DETAIL = {
     "callId": EXAMPLE_CALL_ID,

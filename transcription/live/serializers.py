@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from rooms.services import iso_ms
+from scaiwave.api.fields import StringKeyDictField
 from transcription.models import Transcription
 
 
@@ -25,7 +26,7 @@ class LiveOptionsSerializer(serializers.Serializer):
 
 
 def _speaker_map() -> serializers.DictField:
-    return serializers.DictField(
+    return StringKeyDictField(
         child=serializers.CharField(max_length=256),
         help_text='Speaker identity map: {"<track sid or participant identity>": "Alice"}',
     )

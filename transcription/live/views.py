@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpResponse
@@ -148,7 +148,11 @@ def _since(raw: str | None) -> datetime | None:
         value = None
     if value is None or value.tzinfo is None:
         raise _invalid({"since": ["An ISO 8601 timestamp with a time zone, e.g. 2026-11-21T12:00:00.000Z."]})
-    return value
+    try:
+        # PostgreSQL takes offsets up to 15:59 only; Python up to 23:59. UTC is what the query needs anyway.
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
+        raise _invalid({"since": ["The timestamp is out of range."]}) from None
 
 
 class LiveTranscriptView(LiveBaseView):

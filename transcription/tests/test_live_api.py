@@ -201,6 +201,33 @@ def test_a_bad_since_or_format_is_a_validation_problem(acme, livekit, room) -> N
         assert response.json()["code"] == "validation_failed"
 
 
+def test_since_with_any_offset_python_accepts_is_answered_never_a_500(acme, livekit, room) -> None:  # noqa: F811
+    """Found by make check-api: PostgreSQL refuses offsets past 15:59, which Python parses (up to 23:59)."""
+    acme.server().post("/v1/rooms/standup/transcription/start", {}, format="json")
+    wide = acme.server().get("/v1/rooms/standup/transcription", {"since": "0358-12-21T19:06:11.70447+22:40"})
+    assert wide.status_code == 200, wide.content
+    equal = acme.server().get("/v1/rooms/standup/transcription", {"since": "2999-01-01T23:00:00+22:40"})
+    assert equal.status_code == 200 and equal.json()["segments"] == []
+    before_year_one = acme.server().get("/v1/rooms/standup/transcription", {"since": "0001-01-01T00:00:00+05:00"})
+    assert before_year_one.status_code == 400
+    assert before_year_one.json()["code"] == "validation_failed"
+
+
+@pytest.mark.parametrize("key", ["\\u0000", "a\\u0000b", "\\udaa9", ""])
+def test_a_speaker_map_key_postgresql_cannot_store_is_a_validation_problem(acme, livekit, room, key) -> None:  # noqa: F811
+    """Found by make check-api: a NUL (or an unpaired surrogate) in a map key was a 500 when the map was saved."""
+    body = '{"participants": {"' + key + '": "Alice", "TR_ok": "Bob"}}'  # raw JSON: the escapes reach the parser
+    started = acme.server().post("/v1/rooms/standup/transcription/start", body, content_type="application/json")
+    assert started.status_code == 400, started.content
+    assert started.json()["code"] == "validation_failed"
+    assert "participants" in started.json()["errors"]
+    assert acme.server().post("/v1/rooms/standup/transcription/start", {}, format="json").status_code == 201
+    patched = acme.server().patch("/v1/rooms/standup/transcription/speakers", body, content_type="application/json")
+    assert patched.status_code == 400 and patched.json()["code"] == "validation_failed"
+    speakers = acme.server().get("/v1/rooms/standup/transcription").json()
+    assert speakers["status"] == "active"  # the session is untouched
+
+
 def test_speakers_are_merged_into_the_map_of_the_active_session(acme, livekit, room) -> None:  # noqa: F811
     started = (
         acme.server()
