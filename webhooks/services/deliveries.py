@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
+from scaiwave.failpoints import failpoint
 from scaiwave.ids import new_id
 from scaiwave.models import Event
 from webhooks.events import TEST_EVENT_TYPE, WEBHOOK_DISABLED, filter_matches
@@ -173,20 +174,26 @@ def delivery_retry(*, delivery: Delivery) -> Delivery:
     return locked
 
 
+# While the broker holds a backlog, a queued row is given this many WEBHOOK_REQUEUE_AFTER periods before it is
+# queued again (20 minutes with the default 120 s).
+BACKLOG_REQUEUE_FACTOR = 10
+
+
 def deliveries_requeue_due(*, batch: int = 1000, broker_backlogged: bool = False) -> int:
     """Beat: queue due pending deliveries that have no live task. Returns how many were queued.
 
     Covers retries too far ahead for a countdown, tasks lost with the broker, and attempts whose
     worker died (their lease ran out). Rows are taken with SKIP LOCKED, so two sweeps never
     queue the same row at once; a duplicate task is harmless anyway. While the broker still
-    holds a backlog (`broker_backlogged`), rows that were queued are assumed to be waiting in it
-    and only never-queued rows (long retries) are queued, so a backlog is not flooded with copies.
+    holds a backlog (`broker_backlogged`), rows queued in the last BACKLOG_REQUEUE_FACTOR x
+    WEBHOOK_REQUEUE_AFTER are assumed to be waiting in it, so a backlog is not flooded with copies;
+    older ones are queued again all the same, which bounds the wait of a row whose task was lost (a
+    sweep killed between marking rows queued and publishing them) even while the queue never empties.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER)
-    never_or_long_ago = (
-        Q(queued_at__isnull=True) if broker_backlogged else Q(queued_at__isnull=True) | Q(queued_at__lte=stale)
-    )
+    requeue_after = settings.WEBHOOK_REQUEUE_AFTER * (BACKLOG_REQUEUE_FACTOR if broker_backlogged else 1)
+    stale = now - timedelta(seconds=requeue_after)
+    never_or_long_ago = Q(queued_at__isnull=True) | Q(queued_at__lte=stale)
     with transaction.atomic():
         due = list(
             Delivery.objects.select_for_update(skip_locked=True)
@@ -198,8 +205,15 @@ def deliveries_requeue_due(*, batch: int = 1000, broker_backlogged: bool = False
         )
         if due:
             Delivery.objects.filter(pk__in=due).update(queued_at=now)
-            transaction.on_commit(lambda: _enqueue(due))
+            transaction.on_commit(lambda: _enqueue_swept(due))
     return len(due)
+
+
+def _enqueue_swept(delivery_ids: list[str]) -> None:
+    """Queue the rows a sweep has just marked queued. A worker lost here leaves them marked with no task in
+    the broker: a later sweep takes them again once WEBHOOK_REQUEUE_AFTER has passed."""
+    failpoint("webhooks.sweep.marked_queued")
+    _enqueue(delivery_ids)
 
 
 # --- attempts -----------------------------------------------------------------------------------

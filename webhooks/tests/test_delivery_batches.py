@@ -22,6 +22,7 @@ from webhooks.tests.receivers import (  # noqa: F401 - fixtures
     WebhookReceiver,
     webhook_settings_fixture,
 )
+from webhooks.tests.workers import celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("webhook_settings")]
 
@@ -177,40 +178,15 @@ def test_a_batch_for_a_disabled_endpoint_marks_its_delivery_dead_and_sends_the_o
 def test_a_real_worker_killed_mid_batch_keeps_what_was_answered_and_the_sweep_sends_the_rest(acme, settings):
     """A Celery worker sends a batch of three; two answer, one hangs; the worker is SIGKILLed. The two answered
     deliveries stay delivered (recorded as they came in, not sent again); the sweep re-sends the third."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from django.db import connection
-
     from scaiwave.celery import app
 
-    app.control.purge()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-        "WEBHOOK_SEND_LEASE_SECONDS": "5",
-        "WEBHOOK_TIMEOUT": "60",
-        "LOG_LEVEL": "warning",
-    }
     with ExitStack() as running:
         hanging = running.enter_context(WebhookReceiver(script=["hang"]))
         answering = [running.enter_context(WebhookReceiver()) for _ in range(2)]
         stuck, secret = webhook_create(tenant=acme.tenant, url=hanging.url)
         for receiver in answering:
             webhook_create(tenant=acme.tenant, url=receiver.url)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "scaiwave", "worker", "-c", "1", "-P", "prefork", "-l", "warning"],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+        with celery_worker(settings):
             with pytest.MonkeyPatch.context() as real_broker:
                 real_broker.setattr(app.conf, "task_always_eager", False)
                 event = emit(acme.tenant)
@@ -218,9 +194,7 @@ def test_a_real_worker_killed_mid_batch_keeps_what_was_answered_and_the_sweep_se
             deadline = time.monotonic() + 30
             while Delivery.objects.filter(status="delivered").count() < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
-        finally:
-            os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool process, started above
-            worker.wait(timeout=30)
+        # Leaving the block SIGKILLed the worker and its pool process.
         answered = Delivery.objects.exclude(endpoint=stuck)
         assert {(d.status, d.attempt_count) for d in answered} == {("delivered", 1)}
         unanswered = Delivery.objects.get(endpoint=stuck)

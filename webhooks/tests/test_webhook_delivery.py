@@ -26,6 +26,7 @@ from webhooks.tests.receivers import (  # noqa: F401 - fixtures
     receiver_fixture,
     webhook_settings_fixture,
 )
+from webhooks.tests.workers import celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("webhook_settings")]
 
@@ -296,59 +297,15 @@ def test_default_retry_schedule_spans_about_three_days(settings):
 @pytest.mark.slow
 def test_a_real_worker_killed_mid_delivery_loses_nothing(acme, settings):
     """A Celery worker process is SIGKILLed while its request hangs; the sweep sends the delivery again."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from django.db import connection
-
     from scaiwave.celery import app
 
-    app.control.purge()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-        "WEBHOOK_SEND_LEASE_SECONDS": "5",
-        "WEBHOOK_TIMEOUT": "60",
-        "LOG_LEVEL": "warning",
-    }
     with WebhookReceiver(script=["hang"]) as receiver:
         endpoint, secret = webhook_create(tenant=acme.tenant, url=receiver.url)
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "scaiwave",
-                "worker",
-                "-c",
-                "1",
-                "-P",
-                "prefork",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-l",
-                "warning",
-            ],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+        with celery_worker(settings):
             with pytest.MonkeyPatch.context() as real_broker:
                 real_broker.setattr(app.conf, "task_always_eager", False)
                 event = emit(acme.tenant)
-            assert len(receiver.wait_for(1, timeout=90)) == 1  # the worker is mid-send
-        finally:
-            os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool process, started above
-            worker.wait(timeout=30)
+            assert len(receiver.wait_for(1, timeout=90)) == 1  # the worker is mid-send; leaving SIGKILLs it
         delivery = Delivery.objects.get(endpoint=endpoint)
         assert delivery.status == "pending" and delivery.attempt_count == 1
         assert deliveries_requeue_due() == 0  # the lease still runs
@@ -377,31 +334,29 @@ def test_beat_sweeps_webhooks_and_the_outbox_feeds_them():
     assert "webhooks.services.deliveries_create_for_event" in EVENT_SINKS
 
 
-def test_sweep_does_not_copy_tasks_into_a_backlogged_broker(acme, receiver):
+def test_sweep_does_not_copy_tasks_into_a_backlogged_broker(acme, receiver, settings):
+    settings.WEBHOOK_REQUEUE_AFTER = 120
     endpoint, _ = webhook_create(tenant=acme.tenant, url=receiver.url)
-    long_ago = timezone.now() - timedelta(hours=1)
-    queued = Delivery.objects.create(
-        tenant=acme.tenant,
-        endpoint=endpoint,
-        event_id="evt_a",
-        event_type="room_created",
-        payload=b"{}",
-        next_attempt_at=long_ago,
-        queued_at=long_ago,
-    )
-    Delivery.objects.create(
-        tenant=acme.tenant,
-        endpoint=endpoint,
-        event_id="evt_b",
-        event_type="room_created",
-        payload=b"{}",
-        next_attempt_at=long_ago,
-        queued_at=None,
-    )
-    # With a backlog, a row that was queued is taken to be waiting in it; a never-queued retry is queued.
-    assert deliveries_requeue_due(broker_backlogged=True) == 1
-    assert [r.headers["webhook-id"] for r in receiver.wait_for(1)] == ["evt_b"]
+    now = timezone.now()
+
+    def pending(event_id: str, queued_seconds_ago: float | None) -> Delivery:
+        return Delivery.objects.create(
+            tenant=acme.tenant,
+            endpoint=endpoint,
+            event_id=event_id,
+            event_type="room_created",
+            payload=b"{}",
+            next_attempt_at=now - timedelta(hours=2),
+            queued_at=None if queued_seconds_ago is None else now - timedelta(seconds=queued_seconds_ago),
+        )
+
+    recent = pending("evt_a", 600)  # queued 10 minutes ago: past WEBHOOK_REQUEUE_AFTER, within the backlog's 20 minutes
+    pending("evt_b", None)  # a never-queued retry
+    pending("evt_c", 3600)  # queued an hour ago: its task is taken to be lost, backlog or not
+    # With a backlog, a recently queued row is taken to be waiting in it; the others are queued.
+    assert deliveries_requeue_due(broker_backlogged=True) == 2
+    assert sorted(r.headers["webhook-id"] for r in receiver.wait_for(2)) == ["evt_b", "evt_c"]
     assert deliveries_requeue_due() == 1  # no backlog: the stale one is queued again
-    assert [r.headers["webhook-id"] for r in receiver.wait_for(2)] == ["evt_b", "evt_a"]
-    queued.refresh_from_db()
-    assert queued.status == "delivered"
+    assert sorted(r.headers["webhook-id"] for r in receiver.wait_for(3)) == ["evt_a", "evt_b", "evt_c"]
+    recent.refresh_from_db()
+    assert recent.status == "delivered"
