@@ -37,6 +37,7 @@ from rooms.selectors import participants_connected
 from rooms.services import member_set, room_create, room_delete
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
+from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
 
 logger = logging.getLogger("scaiwave.calls.live")
@@ -435,6 +436,7 @@ def live_calls_advance(*, now: datetime | None = None, batch: int = 200) -> Adva
         if live.due_at + grace <= now:
             if _error_unstarted(live_call_id, now=now, grace=grace):
                 result.errored += 1
+                failpoint("calls.live_advance.advanced")  # errored and committed; the calls after it wait
             continue
         try:
             connected = _host_connected(live)
@@ -450,6 +452,7 @@ def live_calls_advance(*, now: datetime | None = None, batch: int = 200) -> Adva
             logger.warning("scheduled start failed", extra={"live_call": str(live_call_id), "error": exc.detail})
             continue
         result.started += int(started.status == LiveCall.Status.LIVE)
+        failpoint("calls.live_advance.advanced")  # live (Call, Recording, event) and committed
     return result
 
 

@@ -31,6 +31,7 @@ from rooms import livekit_gateway
 from rooms.models import Room, RoomMember
 from rooms.selectors import member_get, member_user_ids
 from scaiwave.events.services import event_emit
+from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
 
 logger = logging.getLogger("scaiwave.calls")
@@ -460,6 +461,8 @@ def call_expire_ringing(*, now: datetime | None = None) -> int:
                 continue
             _finish(call, Call.Status.MISSED, reason="ring_timeout")
             expired += 1
+        # This call is missed and committed (events, timeline entry); the calls after it still ring.
+        failpoint("calls.expire_ringing.expired")
     return expired
 
 

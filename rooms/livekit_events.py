@@ -35,6 +35,7 @@ from rooms.models import Room, RoomParticipant
 from rooms.selectors import member_user_ids
 from rooms.services import iso_ms, room_close
 from scaiwave.events.services import event_emit
+from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant
 
 logger = logging.getLogger("scaiwave.rooms.livekit")
@@ -382,6 +383,9 @@ def rooms_reconcile() -> ReconcileResult:
         result.joined += joined
         result.left += left
         result.rooms_closed += int(closed)
+        if joined or left or closed:
+            # This room's repair is committed (and announced); the rooms after it are not yet reconciled.
+            failpoint("rooms.reconcile_livekit.room_repaired")
     return result
 
 

@@ -517,6 +517,8 @@ def transcriptions_recover_stuck(*, older_than_seconds: float | None = None, bat
                 job.save(update_fields=["status", "error", "started_at"])
                 _queue(job)
             touched += 1
+        # This job is taken back and committed (its task queued); the stuck jobs after it are not yet.
+        failpoint("transcription.recover_stuck.recovered")
     return touched
 
 

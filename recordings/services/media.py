@@ -17,6 +17,7 @@ from django.utils import timezone
 from recordings import storage
 from recordings.models import MediaEntry, Recording, RecordingEgress
 from scaiwave.api.errors import ProblemError
+from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant
 
 logger = logging.getLogger("scaiwave.recordings")
@@ -128,6 +129,7 @@ def media_sweep_orphans(*, grace_seconds: float | None = None) -> dict[str, int]
             continue
         _delete_object_quietly(key)
         removed += 1
+        failpoint("recordings.sweep_media.removed")  # one orphan gone, the rest (and the flagging) not yet
     flagged = 0
     for entry in MediaEntry.objects.filter(missing_since__isnull=True, created_at__lte=cutoff).iterator():
         if storage.object_size(entry.key) is None:

@@ -617,6 +617,8 @@ def recordings_reconcile_egress(*, older_than_seconds: float | None = None, batc
         recording_apply_egress_info(info=info)
         if RecordingEgress.objects.filter(egress_id=egress_id).exclude(status=status).exists():
             changed += 1
+            # This egress (and its recording) is updated and committed; the stale ones after it are not.
+            failpoint("recordings.reconcile_egress.applied")
     for recording in Recording.objects.filter(status=Recording.Status.PROCESSING, stopped_at__lte=cutoff):
         _queue_registration(recording)
     return changed

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from scaiwave.failpoints import failpoint
 from scaiwave.models import Event, Tenant
 
 logger = logging.getLogger("scaiwave.events")
@@ -98,8 +99,12 @@ def events_redispatch(*, older_than_seconds: float | None = None, batch: int = 5
         )
         for seq in pending:
             try:
-                if event_dispatch(seq):
-                    sent += 1
+                dispatched = event_dispatch(seq)
             except Exception:
                 logger.exception("event re-dispatch failed", extra={"event_seq": seq})
+                continue
+            if dispatched:
+                sent += 1
+                # This event's sinks have run (its WebSocket frames are out); the batch is not committed yet.
+                failpoint("scaiwave.events.redispatch.dispatched")
     return sent

@@ -23,6 +23,7 @@ from recordings.services import media_entry_register
 from recordings.services.media import media_entry_delete
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
+from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
 from transcription.analysis.service import analyze
 from transcription.analysis.speakers import (
@@ -346,13 +347,15 @@ def uploaded_calls_recover_stuck(*, now: datetime | None = None) -> dict[str, in
                 )
                 _fail(str(call_id), reason)
                 failed += 1
-                continue
-            call.status = UploadedCall.Status.QUEUED
-            call.transcribing_since = None
-            call.updated_at = timezone.now()
-            call.save(update_fields=["status", "transcribing_since", "updated_at"])
-            _queue(str(call.pk))
-            requeued += 1
+            else:
+                call.status = UploadedCall.Status.QUEUED
+                call.transcribing_since = None
+                call.updated_at = timezone.now()
+                call.save(update_fields=["status", "transcribing_since", "updated_at"])
+                _queue(str(call.pk))
+                requeued += 1
+        # This call is failed or requeued and committed; the stuck calls after it are not yet.
+        failpoint("analysis.recover_stuck.recovered")
     return {"requeued": requeued, "failed": failed}
 
 
@@ -459,4 +462,6 @@ def uploaded_calls_enforce_retention(*, now: datetime | None = None, batch: int 
                 deleted += 1
             except CallDeleteFailed:
                 failed += 1
+                continue
+            failpoint("analysis.enforce_retention.deleted")  # one call gone (object, then rows); the rest not yet
     return {"deleted": deleted, "failed": failed}
