@@ -492,7 +492,8 @@ CELERY_BEAT_SCHEDULE["transcription-recover-stuck"] = {
 # A recording that finishes with `transcript: true` is handed to these, in order.
 RECORDING_READY_HANDLERS.append("transcription.services.transcription_queue_for_recording")
 # Live transcription (document 001 "Transcription (Live)"): LiveKit track egress -> /v1/ingest/audio.
-# The model the live recognizer loads ("" = STT_MODEL); tiny.en is the fast English choice for 2 cores.
+# The live recognizer's model ("" = STT_MODEL, except tiny.en for English sessions when STT_MODEL is base: see
+# transcription.live.recognizer.live_model_name).
 TRANSCRIPTION_LIVE_MODEL = env_str("TRANSCRIPTION_LIVE_MODEL", "")
 # Base URL LiveKit's egress dials for the ingest WebSocket ("" = PUBLIC_BASE_URL); http(s) becomes ws(s).
 TRANSCRIPTION_LIVE_INGEST_URL = env_str("TRANSCRIPTION_LIVE_INGEST_URL", "").rstrip("/")

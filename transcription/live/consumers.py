@@ -68,6 +68,7 @@ class AudioIngestConsumer(AsyncWebsocketConsumer):
             on_heard=self._on_heard,
             on_drop=self._on_drop,
             partial_results=bool(session.options.get("partialResults")),
+            model=session.model or None,  # chosen when the session started (live_model_name)
         )
         self._loop = asyncio.get_running_loop()
         self._last_frame = self._loop.time()

@@ -64,11 +64,11 @@ def _check_language(language: str) -> None:
         raise ProblemError(
             400, "unsupported_language", str(exc), errors={"language": ["Unsupported language."]}
         ) from None
-    if code not in (None, "en") and live_model_name().endswith(".en"):
+    if code not in (None, "en") and live_model_name(code).endswith(".en"):
         raise ProblemError(
             400,
             "unsupported_language",
-            f"The live speech model ({live_model_name()}) only transcribes English.",
+            f"The live speech model ({live_model_name(code)}) only transcribes English.",
             errors={"language": ["Only English is available."]},
         )
 
@@ -214,7 +214,7 @@ def live_start(
             room=room,
             status=Transcription.Status.ACTIVE,
             language=language,
-            model=live_model_name(),
+            model=live_model_name(whisper_language_for(language)),
             speaker_map=dict(participants or {}),
             options=dict(options or {}),
             health=Transcription.Health.OK,

@@ -326,3 +326,21 @@ def test_an_ingest_egress_that_fails_marks_the_session_degraded_with_the_track(
     assert body["transcriptionId"] == session_id and body["health"] == "degraded"
     assert f"track {sid} is not transcribed: LiveKit egress failed" in body["healthDetail"]
     assert len(body["healthDetail"].splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("stt_model", "live_model", "language", "chosen"),
+    [
+        ("base", "", "en-US", "tiny.en"),  # the fast English model meets the 2 s live target on 2 cores
+        ("base", "", "de", "base"),  # multilingual sessions keep the multilingual model
+        ("base", "", "auto", "base"),  # an unknown language is detected by the multilingual model
+        ("base", "base", "en-GB", "base"),  # an operator's explicit choice wins
+        ("tiny.en", "", "en", "tiny.en"),
+    ],
+)
+@pytest.mark.usefixtures("livekit")
+def test_a_live_session_takes_the_model_for_its_language(acme, room, settings, stt_model, live_model, language, chosen):
+    settings.STT_MODEL, settings.TRANSCRIPTION_LIVE_MODEL = stt_model, live_model
+    started = acme.server().post("/v1/rooms/standup/transcription/start", {"language": language}, format="json")
+    assert started.status_code == 201, started.content
+    assert Transcription.objects.get(pk=started.json()["transcriptionId"]).model == chosen

@@ -65,3 +65,25 @@ async def test_the_ingest_hangs_up_once_the_session_stops(acme) -> None:
 
     closed = await ingest.receive_output(timeout=5)
     assert closed["type"] == "websocket.close"
+
+
+async def test_the_stream_uses_the_model_chosen_when_the_session_started(acme, settings, monkeypatch) -> None:
+    from transcription.live import consumers
+
+    settings.STT_MODEL = "base"  # what the process would load without the session's choice
+    opened: list[str] = []
+
+    class RecordingStream(consumers.TrackStream):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            opened.append(self.model)
+
+    monkeypatch.setattr(consumers, "TrackStream", RecordingStream)
+    session = await _session(acme)
+    session.model = "tiny.en"
+    await database_sync_to_async(session.save)(update_fields=["model"])
+    ingest = _ingest(session.pk)
+    connected, _ = await ingest.connect()
+    assert connected
+    await ingest.disconnect()
+    assert opened == ["tiny.en"]
