@@ -83,6 +83,17 @@ def _fast_model(settings: LazySettings) -> None:
     settings.STT_MODEL = TINY
 
 
+@pytest.fixture(autouse=True)
+def _seeded_sampling() -> None:
+    """When a window's greedy decode fails faster-whisper's quality thresholds, the fallback temperatures
+    (STT_TEMPERATURES) sample, with CTranslate2's random generator. On espeak audio that decides some windows: a
+    stereo-call test once heard "I will end your revised world high friday" in a full run. Each test starts the
+    generator from the same seed, so its transcripts do not depend on which tests ran before it."""
+    import ctranslate2
+
+    ctranslate2.set_random_seed(20261121)
+
+
 @pytest.fixture
 def media_root(settings: LazySettings, tmp_path: Path) -> Iterator[Path]:
     """default_storage pointed at a temporary folder for one test."""
