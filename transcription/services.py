@@ -476,8 +476,40 @@ def _post_to_timeline(*, recording: Recording, data: dict[str, Any], text: str) 
 
 
 def _fail(transcription_id: str, error: str) -> None:
-    Transcription.objects.filter(pk=transcription_id, status=Transcription.Status.PROCESSING).update(
-        status=Transcription.Status.FAILED, error=error[:2000], completed_at=timezone.now()
+    """Fail a job this worker holds (still processing) for good, and say so once."""
+    with transaction.atomic():
+        transcription = (
+            Transcription.objects.select_for_update(of=("self",))
+            .filter(pk=transcription_id, status=Transcription.Status.PROCESSING)
+            .first()
+        )
+        if transcription is None:
+            return  # deleted meanwhile, or another run of the same job ended it first
+        _mark_failed(transcription, error)
+
+
+def _mark_failed(transcription: Transcription, error: str) -> None:
+    """Inside the caller's transaction, with the row locked: the job is failed and `transcription_failed` is
+    emitted with it, so that a receiver waiting for `transcription_completed` hears that none will come."""
+    transcription.status = Transcription.Status.FAILED
+    transcription.error = error[:2000]
+    transcription.completed_at = timezone.now()
+    transcription.save(update_fields=["status", "error", "completed_at"])
+    recording = transcription.recording
+    event_emit(
+        tenant=transcription.tenant,
+        type="transcription_failed",
+        data={
+            "transcriptionId": transcription.pk,
+            "recordingId": transcription.recording_id,
+            "roomId": recording.room.name if recording is not None else None,
+            "status": transcription.status,
+            "language": transcription.language,
+            "error": transcription.error,
+            "failedAt": transcription.completed_at.isoformat().replace("+00:00", "Z"),
+        },
+        user_ids=[recording.requested_by_id] if recording is not None and recording.requested_by_id else [],
+        room_key=recording.room.name if recording is not None else "",
     )
 
 
@@ -506,10 +538,7 @@ def transcriptions_recover_stuck(*, older_than_seconds: float | None = None, bat
             if job is None:
                 continue
             if job.attempts > settings.TRANSCRIPTION_MAX_RETRIES:
-                job.status = Transcription.Status.FAILED
-                job.error = "The worker running this transcription was lost and no retries are left."
-                job.completed_at = timezone.now()
-                job.save(update_fields=["status", "error", "completed_at"])
+                _mark_failed(job, "The worker running this transcription was lost and no retries are left.")
             else:
                 job.status = Transcription.Status.QUEUED
                 job.error = "The worker running this transcription was lost; queued again."

@@ -1,8 +1,8 @@
 """The event names an outbound webhook may subscribe to: one list, imported by whoever needs it.
 
 Document 001's names come first (`*` means every event), then what ScaiWave adds: recording
-outcomes, uploaded-call analysis, the calls surface's `swp.call.*` events, and the endpoint's
-own `webhook.disabled` notice.
+outcomes, a post-call transcription that failed, uploaded-call analysis (done or failed), the calls surface's
+`swp.call.*` events, and the endpoint's own `webhook.disabled` notice.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ DOCUMENT_EVENT_TYPES: tuple[str, ...] = (
 SCAIWAVE_EVENT_TYPES: tuple[str, ...] = (
     "recording_failed",
     "recording_ready",
+    "transcription_failed",
     "analysis_completed",
+    "analysis_failed",
     "swp.call.invite",
     "swp.call.ringing_cancelled",
     "swp.call.participant_joined",

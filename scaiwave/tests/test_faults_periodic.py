@@ -542,23 +542,24 @@ def test_worker_sigkilled_mid_stuck_transcription_sweep_recovers_each_job_once(s
     _halt_mid_run(stack, point)
 
     def jobs() -> list[list[Any]]:
-        """Per job: status, attempts, transcription_completed events."""
+        """Per job: status, attempts, transcription_completed and transcription_failed events."""
         return list(
             django(
                 f"""
                 from transcription.models import Transcription
-                out([[job.status, job.attempts, events("transcription_completed", transcriptionId=job.pk)]
+                out([[job.status, job.attempts, events("transcription_completed", transcriptionId=job.pk),
+                      events("transcription_failed", transcriptionId=job.pk)]
                      for job in (Transcription.objects.get(pk=pk) for pk in {job_ids!r})])
                 """,
             )
         )
 
     _kill(stack)
-    assert jobs() == [["queued", 1, 0], ["processing", 3, 0]]  # the first taken back, the second still stuck
+    assert jobs() == [["queued", 1, 0, 0], ["processing", 3, 0, 0]]  # the first taken back, the second still stuck
     _restart_until(stack, "transcription.recover_stuck", lambda: [job[0] for job in jobs()] == ["completed", "failed"],
                    timeout=90, what="the first job to complete and the second to fail")  # fmt: skip
     _settle(stack, "transcription.recover_stuck", runs=1)
-    assert jobs() == [["completed", 2, 1], ["failed", 3, 0]]  # run once more, not twice; one event
+    assert jobs() == [["completed", 2, 1, 0], ["failed", 3, 0, 1]]  # run once more, not twice; one event each
 
 
 # --- analysis.recover_stuck -----------------------------------------------------------------------------------

@@ -142,6 +142,13 @@ def test_a_file_that_is_not_audio_fails_the_job_with_a_reason(acme, speech_dir: 
     assert job.status == "failed"
     assert "media" in job.error.lower() or "audio" in job.error.lower()
     assert not Event.objects.filter(type="transcription_completed").exists()
+    failed = Event.objects.get(tenant=acme.tenant, type="transcription_failed")
+    assert failed.data["transcriptionId"] == job.pk and failed.data["recordingId"] == recording.pk
+    assert failed.data["status"] == "failed" and failed.data["error"] == job.error
+    assert failed.data["failedAt"].endswith("Z") and failed.room_key == "standup"
+
+    transcription_run_task(job.pk)  # a second delivery of the task finds the job ended: no second event
+    assert Event.objects.filter(type="transcription_failed").count() == 1
 
 
 def test_a_recording_made_with_transcript_true_is_queued_once_when_ready(

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from scaiwave.models import Event
 from transcription.models import Transcription
 from transcription.services import transcriptions_recover_stuck
 from transcription.tests.factories import recording_make, room_make
@@ -35,6 +36,7 @@ def test_a_job_processing_past_the_limit_is_queued_again(acme, settings, django_
     lost.refresh_from_db()
     assert lost.status == "queued" and "lost" in lost.error
     assert len(queued) == 1  # the task is sent again once the change is committed
+    assert not Event.objects.filter(type="transcription_failed").exists()
 
 
 def test_a_job_with_no_retries_left_fails_with_the_reason(acme, settings):
@@ -44,6 +46,11 @@ def test_a_job_with_no_retries_left_fails_with_the_reason(acme, settings):
     assert transcriptions_recover_stuck() == 1
     lost.refresh_from_db()
     assert lost.status == "failed" and "no retries are left" in lost.error and lost.completed_at is not None
+    [failed] = Event.objects.filter(type="transcription_failed")
+    assert failed.data["transcriptionId"] == lost.pk and failed.data["error"] == lost.error
+    assert failed.room_key == lost.recording.room.name
+    assert transcriptions_recover_stuck() == 0  # a failed job is left alone: no second event
+    assert Event.objects.filter(type="transcription_failed").count() == 1
 
 
 def test_running_recent_and_finished_jobs_are_left_alone(acme, settings, django_capture_on_commit_callbacks):

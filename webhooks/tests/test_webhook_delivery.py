@@ -114,6 +114,18 @@ def test_only_enabled_endpoints_whose_filter_matches_get_the_event(acme, globex)
         assert other_type.requests == [] and disabled.requests == [] and other_tenant.requests == []
 
 
+def test_failures_of_transcription_and_analysis_reach_every_event_subscribers(acme, receiver):
+    """A receiver waiting for transcription_completed or analysis_completed hears when none will come."""
+    webhook_create(tenant=acme.tenant, url=receiver.url)  # events defaults to ["*"]
+    emit(acme.tenant, "transcription_failed", {"transcriptionId": "tr_1", "status": "failed"})
+    emit(acme.tenant, "analysis_failed", {"callId": "c1", "status": "FAILED"})
+    emit(acme.tenant, "transcription.segment", {"text": "live only"})  # WebSocket-only: never a webhook
+    requests = receiver.wait_for(2)
+    assert sorted(json.loads(r.body)["type"] for r in requests) == ["analysis_failed", "transcription_failed"]
+    time.sleep(0.2)
+    assert len(receiver.requests) == 2
+
+
 def test_redispatching_an_event_creates_no_second_delivery(acme, receiver):
     webhook_create(tenant=acme.tenant, url=receiver.url)
     event = emit(acme.tenant)
