@@ -37,25 +37,16 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.database import ensure_database  # noqa: E402 - the path is set above
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scaiwave_analysis_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 MB = 1024 * 1024
-
-
-def ensure_database() -> None:
-    import psycopg
-
-    name = urlparse(DATABASE_URL).path.lstrip("/")
-    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_django(media: Path) -> None:
@@ -312,7 +303,7 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["upload", "status", "e2e"])
     args = parser.parse_args()
 
-    ensure_database()
+    ensure_database(DATABASE_URL)
     folder = Path(tempfile.mkdtemp(prefix="scaiwave-bench-analyze-"))
     media = folder / "media"
     media.mkdir()

@@ -25,25 +25,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.database import ensure_database  # noqa: E402 - the path is set above
+
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scaiwave_calls_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
 LIVEKIT_SECRET = "bench-livekit-secret-long-enough-for-hs256"
-
-
-def ensure_database() -> None:
-    import psycopg
-
-    parsed = urlparse(DATABASE_URL)
-    name = parsed.path.lstrip("/")
-    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_django(livekit_url: str) -> None:
@@ -217,7 +207,7 @@ def main() -> None:
 
     from livekit_emulator.testing import EmulatorProcess, free_port
 
-    ensure_database()
+    ensure_database(DATABASE_URL)
     with EmulatorProcess(api_secret=LIVEKIT_SECRET) as emulator:
         setup_django(emulator.url)
         creds = make_fixtures(args.members, args.concurrency)

@@ -18,9 +18,10 @@ Besides requests per wall-clock second, the script reads the CPU time the server
 measured phase (/proc), and prints requests per CPU-second of server: on a shared machine that is the per-core
 rate, whatever else was running. The load average is printed before and after.
 
-The script migrates the database, creates a throw-away tenant, starts its own server on a free loopback port,
-and stops it at the end. Each phase is bounded by --seconds; `--rounds N` measures N phases against the same
-server (each with the raw minting rate and the load average just before it) and prints the best and the median.
+The script creates the database if it is missing and migrates it, creates a throw-away tenant, starts its own
+server on a free loopback port, and stops it at the end. Each phase is bounded by --seconds; `--rounds N` measures
+N phases against the same server (each with the raw minting rate and the load average just before it) and prints
+the best and the median.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def django_setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scaiwave.settings")
     os.environ.setdefault("LIVEKIT_API_KEY", BENCH_LIVEKIT_KEY)
     os.environ.setdefault("LIVEKIT_API_SECRET", BENCH_LIVEKIT_SECRET)
+    from bench.database import ensure_database
+
+    ensure_database(os.environ.get("DATABASE_URL", ""))
     import django
 
     django.setup()

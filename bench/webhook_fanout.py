@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,18 +100,6 @@ def serve_receivers(count: int) -> None:
 # --- the benchmark --------------------------------------------------------------------------------
 
 
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -157,10 +144,12 @@ def main() -> int:
     env["DJANGO_SETTINGS_MODULE"] = "scaiwave.settings"
     env["LOG_LEVEL"] = "warning"
     os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    from bench.database import ensure_database
+
     ensure_database(env["DATABASE_URL"])
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
