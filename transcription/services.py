@@ -436,24 +436,14 @@ def _finish(transcription_id: str, segments: list[SpeakerSegment], duration: flo
         transcription.detected_language = detected
         transcription.completed_at = timezone.now()
         transcription.save(update_fields=["status", "progress", "duration", "detected_language", "completed_at"])
-        recording = transcription.recording
-        data = {
-            "transcriptionId": transcription.pk,
-            "recordingId": transcription.recording_id,
-            "roomId": recording.room.name if recording is not None else None,
-            "status": transcription.status,
-            "language": transcription.language,
-            "duration": transcription.duration,
-            "segmentCount": len(rows),
-            "completedAt": transcription.completed_at.isoformat().replace("+00:00", "Z"),
-        }
-        event_emit(
-            tenant=transcription.tenant,
-            type="transcription_completed",
-            data=data,
-            user_ids=[recording.requested_by_id] if recording is not None and recording.requested_by_id else [],
-            room_key=recording.room.name if recording is not None else "",
+        data = _emit_outcome(
+            transcription,
+            "transcription_completed",
+            duration=transcription.duration,
+            segmentCount=len(rows),
+            completedAt=transcription.completed_at.isoformat().replace("+00:00", "Z"),
         )
+        recording = transcription.recording
         if recording is not None and recording.call_id is not None:
             _post_to_timeline(recording=recording, data=data, text=transcript_as_text(rows))
 
@@ -495,22 +485,35 @@ def _mark_failed(transcription: Transcription, error: str) -> None:
     transcription.error = error[:2000]
     transcription.completed_at = timezone.now()
     transcription.save(update_fields=["status", "error", "completed_at"])
+    _emit_outcome(
+        transcription,
+        "transcription_failed",
+        error=transcription.error,
+        failedAt=transcription.completed_at.isoformat().replace("+00:00", "Z"),
+    )
+
+
+def _emit_outcome(transcription: Transcription, event_type: str, **details: Any) -> dict[str, Any]:
+    """Emit how a post-call job ended (`transcription_completed` or `transcription_failed`): its ids, status and
+    language, then `details`, to the recording's room, the user who asked for the recording, and webhooks.
+    Returns the event's data."""
     recording = transcription.recording
+    data = {
+        "transcriptionId": transcription.pk,
+        "recordingId": transcription.recording_id,
+        "roomId": recording.room.name if recording is not None else None,
+        "status": transcription.status,
+        "language": transcription.language,
+        **details,
+    }
     event_emit(
         tenant=transcription.tenant,
-        type="transcription_failed",
-        data={
-            "transcriptionId": transcription.pk,
-            "recordingId": transcription.recording_id,
-            "roomId": recording.room.name if recording is not None else None,
-            "status": transcription.status,
-            "language": transcription.language,
-            "error": transcription.error,
-            "failedAt": transcription.completed_at.isoformat().replace("+00:00", "Z"),
-        },
+        type=event_type,
+        data=data,
         user_ids=[recording.requested_by_id] if recording is not None and recording.requested_by_id else [],
         room_key=recording.room.name if recording is not None else "",
     )
+    return data
 
 
 def transcriptions_recover_stuck(*, older_than_seconds: float | None = None, batch: int = 100) -> int:
