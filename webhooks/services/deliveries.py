@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,6 +108,10 @@ def deliveries_create_for_event(event: Event) -> None:
     payload = _payload(event_id=event.id, event_type=event.type, timestamp=event.created_at, data=event.data)
     now = timezone.now()
     with transaction.atomic():
+        present = _endpoints_kept(endpoint.id for endpoint in endpoints)
+        endpoints = [endpoint for endpoint in endpoints if endpoint.id in present]
+        if not endpoints:
+            return
         Delivery.objects.bulk_create(
             [
                 Delivery(
@@ -132,6 +137,26 @@ def deliveries_create_for_event(event: Event) -> None:
             if status == Delivery.Status.PENDING
         ]
         transaction.on_commit(lambda: _enqueue(pending))
+
+
+_KEY_SHARE_SQL = "SELECT id FROM {table} WHERE id IN ({ids}) FOR KEY SHARE"
+
+
+def _endpoints_kept(endpoint_ids: Iterable[str]) -> set[str]:
+    """Of these endpoints, the ones that still exist, kept so until the caller's transaction ends.
+
+    Without it an endpoint deleted between the read of the matching endpoints and the commit failed the
+    deliveries' deferred foreign key, and the whole event's dispatch with it (schemathesis' stateful phase
+    deleted webhooks while events were produced). On PostgreSQL the rows are locked FOR KEY SHARE:
+    webhook_delete's row lock waits for this transaction, then deletes what it added, and concurrent
+    dispatches do not wait for one another. Elsewhere (SQLite, embedded) the re-read narrows the window."""
+    ids = list(endpoint_ids)
+    if connection.vendor != "postgresql":
+        return set(WebhookEndpoint.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    sql = _KEY_SHARE_SQL.format(table=WebhookEndpoint._meta.db_table, ids=", ".join(["%s"] * len(ids)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _enqueue(delivery_ids: list[str], *, countdown: float | None = None) -> None:

@@ -19,6 +19,7 @@ from webhooks.services import (
     delivery_attempt,
     retry_delay,
     webhook_create,
+    webhook_delete,
     webhook_rotate_secret,
 )
 from webhooks.tests.receivers import (  # noqa: F401 - fixtures
@@ -124,6 +125,28 @@ def test_failures_of_transcription_and_analysis_reach_every_event_subscribers(ac
     assert sorted(json.loads(r.body)["type"] for r in requests) == ["analysis_failed", "transcription_failed"]
     time.sleep(0.2)
     assert len(receiver.requests) == 2
+
+
+def test_an_endpoint_deleted_while_an_event_is_dispatched_fails_nothing(acme, receiver, monkeypatch):
+    """Found by make check-api's stateful phase: an endpoint deleted between the read of the matching endpoints and
+    the commit failed the deliveries' foreign key, and with it the event's dispatch to every other endpoint."""
+    from webhooks.services import deliveries
+
+    kept, _ = webhook_create(tenant=acme.tenant, url=receiver.url)
+    doomed, _ = webhook_create(tenant=acme.tenant, url=receiver.url + "/doomed")
+    matches = deliveries.filter_matches
+
+    def deleted_meanwhile(filters, event_type):  # runs after the endpoints were read: the delete lands here
+        if WebhookEndpoint.objects.filter(pk=doomed.pk).exists():
+            webhook_delete(endpoint=WebhookEndpoint.objects.get(pk=doomed.pk))
+        return matches(filters, event_type)
+
+    monkeypatch.setattr(deliveries, "filter_matches", deleted_meanwhile)
+    event = emit(acme.tenant)
+    [request] = receiver.wait_for(1)
+    assert json.loads(request.body)["id"] == event.id
+    assert list(Delivery.objects.values_list("endpoint_id", flat=True)) == [kept.pk]
+    assert Event.objects.get(pk=event.pk).dispatched_at is not None  # dispatched, not left for the redispatch
 
 
 def test_redispatching_an_event_creates_no_second_delivery(acme, receiver):
