@@ -236,7 +236,8 @@ def deliveries_requeue_due(*, batch: int = 1000, broker_backlogged: bool = False
 
 def _enqueue_swept(delivery_ids: list[str]) -> None:
     """Queue the rows a sweep has just marked queued. A worker lost here leaves them marked with no task in
-    the broker: a later sweep takes them again once WEBHOOK_REQUEUE_AFTER has passed."""
+    the broker: a later sweep takes them again once WEBHOOK_REQUEUE_AFTER has passed (BACKLOG_REQUEUE_FACTOR
+    times that while the broker is backlogged)."""
     failpoint("webhooks.sweep.marked_queued")
     _enqueue(delivery_ids)
 
