@@ -80,6 +80,7 @@ class EmulatorConfig:
     webhook_max_age: float = 30.0
     webhook_max_depth: int = 200
     webhook_timeout: float = 10.0
+    ice_addresses: list[str] = field(default_factory=list)
     work_dir: Path | None = None
 
     @property
@@ -116,4 +117,5 @@ class EmulatorConfig:
             webhook_max_age=_float(env, "EMULATOR_WEBHOOK_MAX_AGE", defaults.webhook_max_age),
             webhook_max_depth=_int(env, "EMULATOR_WEBHOOK_MAX_DEPTH", defaults.webhook_max_depth),
             webhook_timeout=_float(env, "EMULATOR_WEBHOOK_TIMEOUT", defaults.webhook_timeout),
+            ice_addresses=_list(env, "EMULATOR_ICE_ADDRESSES"),
         )

@@ -15,7 +15,7 @@ from aiohttp import web
 from livekit.protocol import models
 
 from .auth import AuthLayerError, verify_token
-from .core import Emulator, EmulatorError, permission_from_grants
+from .core import Emulator, EmulatorError
 from .ingress import prepare_audio
 from .twirp import TwirpError, message_to_snake_dict
 
@@ -23,13 +23,6 @@ if TYPE_CHECKING:
     from .server import TwirpFaults
 
 FAULT_MODES = ("ok", "unreachable", "slow", "error")
-KINDS = {
-    "standard": models.ParticipantInfo.Kind.STANDARD,
-    "ingress": models.ParticipantInfo.Kind.INGRESS,
-    "egress": models.ParticipantInfo.Kind.EGRESS,
-    "sip": models.ParticipantInfo.Kind.SIP,
-    "agent": models.ParticipantInfo.Kind.AGENT,
-}
 
 Handler = Callable[[web.Request, dict[str, Any]], Awaitable[Any]]
 
@@ -85,24 +78,7 @@ def add_control_routes(app: web.Application, emulator: Emulator, faults: TwirpFa
             grants = verify_token(token, emulator.config.keys)
         except AuthLayerError as exc:
             raise EmulatorError(401, "unauthenticated", str(exc)) from exc
-        if not grants.flag("roomJoin"):
-            raise EmulatorError(403, "permission_denied", "token has no roomJoin grant")
-        if not grants.room:
-            raise EmulatorError(403, "permission_denied", "token has no room in its grant")
-        claims = grants.claims
-        kind = KINDS.get(str(claims.get("kind", "standard")).lower(), models.ParticipantInfo.Kind.STANDARD)
-        attributes = claims.get("attributes") if isinstance(claims.get("attributes"), dict) else {}
-        room_config = claims.get("roomConfig") if isinstance(claims.get("roomConfig"), dict) else None
-        room, participant = emulator.participant_join(
-            grants.room,
-            grants.identity,
-            name=str(claims.get("name") or ""),
-            metadata=str(claims.get("metadata") or ""),
-            attributes={str(k): str(v) for k, v in (attributes or {}).items()},
-            kind=kind,
-            permission=permission_from_grants(dict(grants.video)),
-            room_config=room_config,
-        )
+        room, participant = emulator.participant_join_with_grants(grants)
         view = participant_view(room.name, participant.to_proto())
         view["room_sid"] = room.info.sid
         return view

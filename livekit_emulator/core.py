@@ -25,8 +25,10 @@ from .ids import PARTICIPANT_PREFIX, ROOM_PREFIX, TRACK_PREFIX, new_id
 from .webhooks import WebhookNotifier
 
 if TYPE_CHECKING:
+    from .auth import Grants
     from .egress import EgressManager
     from .ingress import IngressManager
+    from .signal import RtcHub
 
 log = logging.getLogger("livekit_emulator")
 
@@ -44,6 +46,14 @@ DEFAULT_CODECS = (
 )
 # Participants that do not keep a room alive and are not counted in num_participants.
 DEPENDENT_KINDS = (models.ParticipantInfo.Kind.EGRESS, models.ParticipantInfo.Kind.AGENT)
+
+KINDS = {
+    "standard": models.ParticipantInfo.Kind.STANDARD,
+    "ingress": models.ParticipantInfo.Kind.INGRESS,
+    "egress": models.ParticipantInfo.Kind.EGRESS,
+    "sip": models.ParticipantInfo.Kind.SIP,
+    "agent": models.ParticipantInfo.Kind.AGENT,
+}
 
 SOURCE_NAMES = {
     "unknown": models.TrackSource.UNKNOWN,
@@ -210,6 +220,7 @@ class Emulator:
         # Set by server.build_app; typed here to keep the import graph one-way.
         self.egress: EgressManager
         self.ingress: IngressManager
+        self.rtc: RtcHub
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def spawn(self, coroutine: Any) -> asyncio.Task[Any]:
@@ -366,7 +377,31 @@ class Emulator:
                 room.close_timer.cancel()
                 room.close_timer = None
         self.emit("participant_joined", room=room.to_proto(), participant=participant.to_proto())
+        self.rtc.on_participant_changed(room, participant)
         return room, participant
+
+    def participant_join_with_grants(self, grants: Grants) -> tuple[Room, Participant]:
+        """Join the participant a verified access token describes, as /rtc and the control API both do.
+
+        Raises EmulatorError 403 without ``roomJoin`` or ``room``, or when the room is full."""
+        if not grants.flag("roomJoin"):
+            raise EmulatorError(403, "permission_denied", "token has no roomJoin grant")
+        if not grants.room:
+            raise EmulatorError(403, "permission_denied", "token has no room in its grant")
+        claims = grants.claims
+        kind = KINDS.get(str(claims.get("kind", "standard")).lower(), models.ParticipantInfo.Kind.STANDARD)
+        attributes = claims.get("attributes") if isinstance(claims.get("attributes"), dict) else {}
+        room_config = claims.get("roomConfig") if isinstance(claims.get("roomConfig"), dict) else None
+        return self.participant_join(
+            grants.room,
+            grants.identity,
+            name=str(claims.get("name") or ""),
+            metadata=str(claims.get("metadata") or ""),
+            attributes={str(k): str(v) for k, v in (attributes or {}).items()},
+            kind=kind,
+            permission=permission_from_grants(dict(grants.video)),
+            room_config=room_config,
+        )
 
     def participant_require(self, room: Room, identity: str) -> Participant:
         participant = room.participants.get(identity)
@@ -386,6 +421,7 @@ class Emulator:
         participant.info.state = models.ParticipantInfo.State.DISCONNECTED
         participant.info.disconnect_reason = reason  # type: ignore[assignment]
         self.emit("participant_left", room=room.to_proto(), participant=participant.to_proto())
+        self.rtc.on_participant_left(room, participant, reason)
         self.egress.on_participant_left(room, participant)
         if not room_closing and not room.counted() and room.ever_joined:
             self._schedule_close(room, room.info.departure_timeout)
@@ -404,9 +440,11 @@ class Emulator:
         delay: float = 0.0,
         unpublish_on_end: bool = True,
         check_permission: bool = True,
+        info: models.TrackInfo | None = None,
     ) -> Track:
         """Publish a track; audio with ``pcm`` plays from ``delay`` s after now and, when ``unpublish_on_end``,
-        is unpublished when it ends. Raises EmulatorError 403 when the participant may not publish it."""
+        is unpublished when it ends. ``info`` is the TrackInfo a real client's AddTrackRequest was given.
+        Raises EmulatorError 403 when the participant may not publish it."""
         if kind not in ("audio", "video"):
             raise EmulatorError(400, "invalid_argument", "kind must be 'audio' or 'video'")
         if source.lower() not in SOURCE_NAMES:
@@ -419,6 +457,9 @@ class Emulator:
             if permission.can_publish_sources and source_value not in permission.can_publish_sources:
                 raise EmulatorError(403, "permission_denied", f"participant may not publish source {source!r}")
         is_audio = kind == "audio"
+        if info is not None:
+            live = Track(info, participant.identity, participant.info.sid, self.clock.now())
+            return self._track_add(room, participant, live)
         info = models.TrackInfo(
             sid=new_id(TRACK_PREFIX),
             type=models.TrackType.AUDIO if is_audio else models.TrackType.VIDEO,
@@ -440,14 +481,21 @@ class Emulator:
             audio_start=now + delay,
             audio_length=audio_length if pcm is not None else 0.0,
         )
-        participant.tracks[info.sid] = track
-        room.track_history.append(track)
-        self.emit("track_published", room=room.to_proto(), participant=self._participant_ref(participant), track=info)
+        self._track_add(room, participant, track)
         if pcm is not None and unpublish_on_end:
             wall = self.clock.wall(delay + track.audio_length)
             track.end_timer = asyncio.get_running_loop().call_later(
                 wall, self._unpublish_if_present, room, participant, track
             )
+        return track
+
+    def _track_add(self, room: Room, participant: Participant, track: Track) -> Track:
+        participant.tracks[track.info.sid] = track
+        room.track_history.append(track)
+        self.emit(
+            "track_published", room=room.to_proto(), participant=self._participant_ref(participant), track=track.info
+        )
+        self.rtc.on_track_published(room, participant, track)
         return track
 
     def _unpublish_if_present(self, room: Room, participant: Participant, track: Track) -> None:
@@ -466,9 +514,11 @@ class Emulator:
         self.emit(
             "track_unpublished", room=room.to_proto(), participant=self._participant_ref(participant), track=track.info
         )
+        self.rtc.on_track_unpublished(room, participant, track)
         self.egress.on_track_unpublished(room, track)
 
-    def track_set_muted(self, track: Track, muted: bool) -> None:
+    def track_set_muted(self, track: Track, muted: bool, *, by_server: bool = False) -> None:
+        """Mute or unmute; ``by_server`` (MutePublishedTrack) also asks a real publisher to mute."""
         if track.info.muted == muted:
             return
         track.info.muted = muted
@@ -479,6 +529,7 @@ class Emulator:
             track.mute_intervals[-1].append(now)
         # LiveKit Egress sends exactly this text frame to a websocket track egress.
         track.notify({"muted": muted})
+        self.rtc.on_track_muted(track, by_server=by_server)
 
     def find_track(self, room: Room, track_sid: str) -> tuple[Participant, Track] | None:
         for participant in room.participants.values():
@@ -505,11 +556,13 @@ class Emulator:
                     if track.end_timer is not None:
                         track.end_timer.cancel()
         self.rooms.clear()
+        await self.rtc.reset()
         await self.egress.reset()
         self.ingress.reset()
         self.webhooks.reset()
 
     async def close(self) -> None:
+        await self.rtc.reset()
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

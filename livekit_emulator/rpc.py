@@ -131,7 +131,7 @@ class RoomServiceRpc:
         if not request.muted:
             # enable_remote_unmute is false by default on the real server.
             raise failed_precondition("remote unmute not enabled")
-        self.emulator.track_set_muted(track, True)
+        self.emulator.track_set_muted(track, True, by_server=True)
         return rm.MuteRoomTrackResponse(track=track.info)
 
     async def update_participant(self, grants: Grants | None, request: rm.UpdateParticipantRequest) -> Message:
@@ -142,7 +142,7 @@ class RoomServiceRpc:
         if sum(len(k) + len(v) for k, v in request.attributes.items()) > MAX_ATTRIBUTES:
             raise invalid_argument("attributes size exceeds limits", "attributes")
         _admin(grants, request.room)
-        _, participant = self._participant(request.room, request.identity)
+        room, participant = self._participant(request.room, request.identity)
         info = participant.info
         if request.name:
             info.name = request.name
@@ -155,6 +155,7 @@ class RoomServiceRpc:
                 info.attributes[key] = value
         if request.HasField("permission"):
             info.permission.CopyFrom(request.permission)
+        self.emulator.rtc.on_participant_changed(room, participant)
         return participant.to_proto()
 
     async def update_subscriptions(self, grants: Grants | None, request: rm.UpdateSubscriptionsRequest) -> Message:
@@ -177,6 +178,17 @@ class RoomServiceRpc:
             }
         )
         del room.data_packets[:-100]
+        packet = models.DataPacket(
+            kind=request.kind,
+            destination_identities=request.destination_identities,
+            user=models.UserPacket(
+                payload=request.data,
+                topic=request.topic or None,
+                destination_identities=request.destination_identities,
+                nonce=request.nonce,
+            ),
+        )
+        self.emulator.rtc.deliver_data(room, packet, sender_sid="")
         return rm.SendDataResponse()
 
     async def update_room_metadata(self, grants: Grants | None, request: rm.UpdateRoomMetadataRequest) -> Message:
@@ -184,6 +196,7 @@ class RoomServiceRpc:
         _check_metadata(request.metadata)
         room = self._room(request.room)
         room.info.metadata = request.metadata
+        self.emulator.rtc.on_room_updated(room)
         return room.to_proto()
 
     async def not_implemented(self, grants: Grants | None, request: Message) -> Message:

@@ -16,6 +16,8 @@ from .core import Emulator
 from .egress import EgressManager
 from .ingress import IngressManager
 from .rpc import build_routes
+from .rtc import configure_ice_addresses
+from .signal import RtcHub
 from .twirp import TwirpError, bad_route, content_kind, decode_request, encode_response
 
 log = logging.getLogger("livekit_emulator")
@@ -107,12 +109,18 @@ def build_app(config: EmulatorConfig | None = None) -> web.Application:
     emulator = Emulator(config)
     emulator.egress = EgressManager(emulator)
     emulator.ingress = IngressManager(emulator)
+    emulator.rtc = RtcHub(emulator)
+    configure_ice_addresses(config.ice_addresses)
     app = web.Application(client_max_size=MAX_BODY + 1)
     app[EMULATOR_KEY] = emulator
     app[FAULTS_KEY] = TwirpFaults()
     app[ROUTES_KEY] = build_routes(emulator)
     app.router.add_get("/", health)
     add_control_routes(app, emulator, app[FAULTS_KEY])
+    app.router.add_get("/rtc", emulator.rtc.connect)
+    app.router.add_get("/rtc/validate", emulator.rtc.validate)
+    app.router.add_route("*", "/rtc/v1", emulator.rtc.not_found)
+    app.router.add_route("*", "/rtc/v1/validate", emulator.rtc.not_found)
     app.router.add_route("*", TWIRP_PREFIX + "{tail:.*}", twirp_handler)
     app.router.add_route("*", "/{tail:.*}", unknown_route)
 

@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -122,3 +123,18 @@ def sink(emu: EmulatorProcess) -> Iterator[WebhookSink]:
     yield receiver
     emu.control.config(webhook_urls=[])
     receiver.close()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # The speech test transcribes with the project's engine, which reads Django settings: it needs pytest-django.
+    if collection_path.name == "test_rtc_speech.py" and not config.pluginmanager.hasplugin("django"):
+        return True
+    return None
+
+
+@pytest.fixture(scope="session")
+def stt_engine() -> Any:
+    """The tiny.en speech engine, loaded once per test session (engine_get caches it for the process)."""
+    from transcription.engine import engine_get
+
+    return engine_get("tiny.en")
