@@ -45,6 +45,35 @@ def _plain_401(message: str) -> web.Response:
     return web.Response(status=401, text=message + "\n", content_type="text/plain")
 
 
+CORS_METHODS = "OPTIONS, HEAD, GET, POST, PATCH, DELETE"
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """CORS for every origin, as livekit-server allows it (rs/cors; tokens, not origins, guard the API).
+
+    A browser needs it for /rtc/validate: livekit-client fetches it from the page's origin after a failed connect
+    and treats a blocked fetch as "server unreachable"."""
+    origin = request.headers.get("Origin")
+    if origin and request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        headers = {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": CORS_METHODS,
+            "Access-Control-Max-Age": "86400",
+            "Vary": "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        }
+        requested = request.headers.get("Access-Control-Request-Headers")
+        if requested:
+            headers["Access-Control-Allow-Headers"] = requested
+        return web.Response(status=204, headers=headers)
+    response = await handler(request)
+    if origin and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "*"
+        response.headers.add("Vary", "Origin")
+    return response
+
+
 async def health(request: web.Request) -> web.Response:
     return web.Response(text="OK")
 
@@ -111,7 +140,7 @@ def build_app(config: EmulatorConfig | None = None) -> web.Application:
     emulator.ingress = IngressManager(emulator)
     emulator.rtc = RtcHub(emulator)
     configure_ice_addresses(config.ice_addresses)
-    app = web.Application(client_max_size=MAX_BODY + 1)
+    app = web.Application(client_max_size=MAX_BODY + 1, middlewares=[cors])
     app[EMULATOR_KEY] = emulator
     app[FAULTS_KEY] = TwirpFaults()
     app[ROUTES_KEY] = build_routes(emulator)

@@ -62,6 +62,27 @@ def test_validate_refuses_as_livekit_does(emu: EmulatorProcess) -> None:
     assert status == 401 and body.startswith("invalid authorization token")
 
 
+def test_any_origin_may_call_validate_as_livekit_allows_cors(emu: EmulatorProcess) -> None:
+    # livekit-client fetches /rtc/validate from the page's origin; a blocked fetch reads as "server unreachable".
+    request = urllib.request.Request(
+        f"{emu.url}/rtc/validate?access_token={emu.token('alice', 'r1')}", headers={"Origin": "http://app.test"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Access-Control-Allow-Origin"] == "http://app.test"
+    preflight = urllib.request.Request(
+        f"{emu.url}/twirp/livekit.RoomService/ListRooms",
+        method="OPTIONS",
+        headers={
+            "Origin": "http://app.test",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    with urllib.request.urlopen(preflight, timeout=10) as response:
+        assert response.status == 204
+        assert response.headers["Access-Control-Allow-Headers"] == "authorization, content-type"
+
+
 def test_rtc_without_a_websocket_upgrade_is_404_and_v1_is_absent(emu: EmulatorProcess) -> None:
     token = emu.token("alice", "r1")
     assert http_get(f"{emu.url}/rtc?access_token={token}")[0] == 404
