@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import aioice.ice
@@ -28,7 +29,7 @@ from aiortc import (
     rtcrtpreceiver,
 )
 from aiortc.codecs import get_decoder as _aiortc_get_decoder
-from aiortc.jitterbuffer import JitterFrame
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import candidate_from_sdp
@@ -36,6 +37,7 @@ from aiortc.sdp import candidate_from_sdp
 log = logging.getLogger("livekit_emulator")
 
 FORWARDED_MIME_TYPES = ("audio/opus", "video/vp8")
+PCM_RATE = 48_000
 # Frames a slow subscriber may lag behind before the oldest are dropped (about 1 s of 20 ms audio).
 FORWARD_QUEUE_DEPTH = 50
 
@@ -59,8 +61,15 @@ def _get_decoder(codec: RTCRtpCodecParameters) -> Any:
     return _aiortc_get_decoder(codec)
 
 
-# aiortc has no public switch for this: its receiver module looks the decoder up by this name.
+def _forwarding_jitter_buffer(capacity: int, prefetch: int = 0, is_video: bool = False) -> JitterBuffer:
+    # aiortc holds 4 audio frames back before it plays them (prefetch=4): 80 ms a forwarding server has no use for,
+    # since every subscriber's own jitter buffer smooths the stream. A frame leaves as soon as it is complete.
+    return JitterBuffer(capacity, prefetch=0, is_video=is_video)
+
+
+# aiortc has no public switch for these: its receiver module looks them up by these names.
 rtcrtpreceiver.get_decoder = _get_decoder
+rtcrtpreceiver.JitterBuffer = _forwarding_jitter_buffer  # type: ignore[misc,assignment]
 
 _ORIGINAL_HOST_ADDRESSES = aioice.ice.get_host_addresses
 _ice_addresses: list[str] = []
@@ -173,6 +182,52 @@ class TrackForwarder:
         finally:
             for subscriber_sid in list(self.outputs):
                 self.remove_output(subscriber_sid)
+
+
+class PcmRecorder:
+    """Decodes a published Opus track once, into s16le 48 kHz mono PCM on the track's own timeline, for egress.
+
+    Samples land at their RTP timestamp's place, so silence the publisher did not send (DTX, mute, loss) is a run of
+    zeros and the file stays in step with the clock. ``on_length`` hears the PCM's length in seconds after each write.
+    """
+
+    def __init__(self, path: Path, *, since_start: Callable[[], float], on_length: Callable[[float], None]) -> None:
+        self.path = path
+        self.file = path.open("wb")
+        self.decoder = av.CodecContext.create("libopus", "r")
+        self.decoder.format = "s16"
+        self.decoder.layout = "mono"
+        self.decoder.sample_rate = PCM_RATE
+        self.since_start = since_start
+        self.offset = 0
+        self.first_pts: int | None = None
+        self.end = 0
+        self.on_length = on_length
+
+    def write(self, packet: av.Packet) -> None:
+        if self.file.closed or packet.pts is None:
+            return
+        if self.first_pts is None:
+            # The first packet is placed by its arrival; every later one by its RTP time relative to the first.
+            self.first_pts = packet.pts
+            self.offset = max(0, round(self.since_start() * PCM_RATE))
+        # RTP timestamps are 32-bit and wrap: take the distance modulo 2**32.
+        position = self.offset + (packet.pts - self.first_pts) % (1 << 32)
+        try:
+            frames = self.decoder.decode(av.Packet(bytes(packet)))
+        except av.FFmpegError:
+            return
+        for frame in frames:
+            data = frame.to_ndarray().astype("<i2").tobytes()
+            self.file.seek(position * 2)
+            self.file.write(data)
+            position += frame.samples
+            self.end = max(self.end, position)
+        self.file.flush()
+        self.on_length(self.end / PCM_RATE)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def codec_preferences(kind: str) -> list[Any]:

@@ -22,7 +22,7 @@ from livekit.protocol import rtc as signal
 from .auth import AuthLayerError, Grants, bearer_token, verify_token
 from .core import SOURCE_NAMES, EmulatorError, Participant, Room, Track
 from .ids import TRACK_PREFIX, new_id
-from .rtc import TrackForwarder, apply_description, codec_preferences, new_peer_connection, parse_candidate
+from .rtc import PcmRecorder, TrackForwarder, apply_description, codec_preferences, new_peer_connection, parse_candidate
 
 if TYPE_CHECKING:
     from .core import Emulator
@@ -496,10 +496,28 @@ class SignalSession:
             self.hub.forwarders.pop(info.sid, None)
             return
         track_ref.append(track)
-        self.spawn(self._forward(forwarder, track))
+        recorder = self._record(track, forwarder) if media.kind == "audio" else None
+        self.spawn(self._forward(forwarder, track, recorder))
 
-    async def _forward(self, forwarder: TrackForwarder, track: Track) -> None:
-        await forwarder.run()
+    def _record(self, track: Track, forwarder: TrackForwarder) -> PcmRecorder:
+        """Keep the track's audio as PCM where egress reads it: recordings and live transcripts hear real speech."""
+        track.pcm = self.emulator.work_dir / f"{track.info.sid}.pcm"
+        track.audio_start = self.emulator.clock.now()
+
+        def grown(seconds: float) -> None:
+            track.audio_length = seconds
+
+        clock = self.emulator.clock
+        recorder = PcmRecorder(track.pcm, since_start=lambda: clock.now() - track.audio_start, on_length=grown)
+        forwarder.on_packet.append(recorder.write)
+        return recorder
+
+    async def _forward(self, forwarder: TrackForwarder, track: Track, recorder: PcmRecorder | None) -> None:
+        try:
+            await forwarder.run()
+        finally:
+            if recorder is not None:
+                recorder.close()
         # The publisher's media ended (its PeerConnection closed): the track is gone.
         room = self.emulator.room_get(self.room.name)
         if room is not None and self.participant.tracks.get(track.info.sid) is track:

@@ -45,17 +45,28 @@ def record_first_audio(room: rtc.Room) -> bytearray:
     return received
 
 
-async def publish_pcm(room: rtc.Room, pcm: bytes, *, name: str = "microphone") -> rtc.LocalTrackPublication:
-    """Publish a microphone track and play ``pcm`` (s16le, 48 kHz, mono) into it in real time."""
+async def publish_microphone(
+    room: rtc.Room, *, name: str = "microphone"
+) -> tuple[rtc.LocalTrackPublication, rtc.AudioSource]:
     source = rtc.AudioSource(SAMPLE_RATE, 1)
     track = rtc.LocalAudioTrack.create_audio_track(name, source)
     options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-    publication = await room.local_participant.publish_track(track, options)
+    return await room.local_participant.publish_track(track, options), source
+
+
+async def play(source: rtc.AudioSource, pcm: bytes) -> None:
+    """Play ``pcm`` (s16le, 48 kHz, mono) into ``source`` in real time."""
     step = FRAME_SAMPLES * 2
     for at in range(0, len(pcm) - step + 1, step):
         # capture_frame returns once the SDK's 1 s queue has room: playback runs at the media rate.
         await source.capture_frame(rtc.AudioFrame(pcm[at : at + step], SAMPLE_RATE, 1, FRAME_SAMPLES))
     await source.wait_for_playout()
+
+
+async def publish_pcm(room: rtc.Room, pcm: bytes) -> rtc.LocalTrackPublication:
+    """Publish a microphone track and play ``pcm`` into it."""
+    publication, source = await publish_microphone(room)
+    await play(source, pcm)
     return publication
 
 
