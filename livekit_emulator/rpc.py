@@ -155,6 +155,7 @@ class RoomServiceRpc:
                 info.attributes[key] = value
         if request.HasField("permission"):
             info.permission.CopyFrom(request.permission)
+            self.emulator.rtc.on_permission_changed(room, participant)
         self.emulator.rtc.on_participant_changed(room, participant)
         return participant.to_proto()
 

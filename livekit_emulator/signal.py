@@ -140,6 +140,31 @@ class RtcHub:
             elif update is not None:
                 session.send(update)
 
+    def on_permission_changed(self, room: Room, participant: Participant) -> None:
+        """UpdateParticipant changed a real client's permission: apply it to its tracks and subscriptions now.
+
+        As livekit-server's SetPermission does: tracks the new grant does not allow are unpublished (the client hears
+        TrackUnpublishedResponse), and a participant that may no longer subscribe loses its subscriptions.
+        Control-API participants keep their tracks, as they always have."""
+        session = self.sessions.get(participant.info.sid)
+        if session is None:
+            return
+        permission = participant.info.permission
+        for track in list(participant.tracks.values()):
+            sources = permission.can_publish_sources
+            if not permission.can_publish or (sources and track.info.source not in sources):
+                unpublished = signal.TrackUnpublishedResponse(track_sid=track.info.sid)
+                session.send(signal.SignalResponse(track_unpublished=unpublished))
+                self.emulator.track_unpublish(room, participant, track)
+        if not permission.can_subscribe:
+            for track_sid in list(session.subscriptions):
+                session.unsubscribe(track_sid)
+        elif session.auto_subscribe:
+            for track_sid, (publisher_sid, _) in list(self.forwarders.items()):
+                publisher = self.sessions.get(publisher_sid)
+                if publisher is not None and publisher.room is room and publisher is not session:
+                    session.subscribe(track_sid)
+
     def on_participant_left(self, room: Room, participant: Participant, reason: int) -> None:
         session = self.sessions.pop(participant.info.sid, None)
         if session is not None:
@@ -201,7 +226,12 @@ class RtcHub:
         self.forwarders.clear()
         for session in sessions:
             session.end(models.DisconnectReason.SERVER_SHUTDOWN)
-        await asyncio.gather(*(s.closed.wait() for s in sessions if s.started), return_exceptions=True)
+        closing = [asyncio.ensure_future(s.closed.wait()) for s in sessions if s.started]
+        if closing:
+            # A client that never reads its socket must not hold a reset or a shutdown for long.
+            await asyncio.wait(closing, timeout=5)
+            for waiter in closing:
+                waiter.cancel()
 
 
 class SignalSession:

@@ -265,6 +265,13 @@ class EmulatorProcess:
         self.stop()
         raise RuntimeError(f"emulator did not answer within {self.startup_timeout} s:\n{self.logs()}")
 
+    @property
+    def pid(self) -> int:
+        """The emulator process's id (for benchmarks that read its CPU time)."""
+        if self._process is None:
+            raise RuntimeError("the emulator is not running")
+        return self._process.pid
+
     def stop(self) -> None:
         self.control.close()
         if self._process is not None and self._process.poll() is None:

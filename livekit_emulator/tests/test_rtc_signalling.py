@@ -237,3 +237,33 @@ def test_mute_published_track_mutes_the_real_publisher(emu: EmulatorProcess) -> 
         return result
 
     assert wait(call()) == (True, True)
+
+
+def test_revoking_can_publish_unpublishes_the_real_clients_track_at_once(
+    emu: EmulatorProcess, sink: WebhookSink
+) -> None:
+    async def call() -> tuple[list[Any], list[str]]:
+        alice = await connect(emu, emu.token("alice", "r1"))
+        bob = await connect(emu, emu.token("bob", "r1"))
+        source = rtc.AudioSource(48_000, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        publication = await alice.local_participant.publish_track(track, options)
+        await until(lambda: publication.sid in getattr(bob.remote_participants.get("alice"), "track_publications", {}))
+        async with api.LiveKitAPI(emu.url, emu.api_key, emu.api_secret) as client:
+            await client.room.update_participant(
+                api.UpdateParticipantRequest(
+                    room="r1",
+                    identity="alice",
+                    permission=api.ParticipantPermission(can_subscribe=True, can_publish=False),
+                )
+            )
+        await until(lambda: not bob.remote_participants["alice"].track_publications)
+        state = emu.control.state()["rooms"][0]["participants"]
+        await alice.disconnect()
+        await bob.disconnect()
+        return [t for p in state for t in p["tracks"]], [p["identity"] for p in state]
+
+    tracks, identities = wait(call())
+    assert tracks == [] and sorted(identities) == ["alice", "bob"]
+    sink.wait_for(lambda ev: any(e["event"] == "track_unpublished" for e in ev))
