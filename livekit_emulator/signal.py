@@ -157,7 +157,7 @@ class RtcHub:
                 session.send(signal.SignalResponse(track_unpublished=unpublished))
                 self.emulator.track_unpublish(room, participant, track)
         if not permission.can_subscribe:
-            for track_sid in list(session.subscriptions):
+            for track_sid in list(session.subscribed):
                 session.unsubscribe(track_sid)
         elif session.auto_subscribe:
             for track_sid, (publisher_sid, _) in list(self.forwarders.items()):
@@ -261,6 +261,8 @@ class SignalSession:
         self.pending_tracks: dict[str, models.TrackInfo] = {}  # cid -> info, between AddTrackRequest and media
         self.published_mids: dict[str, str] = {}  # publisher transceiver mid -> track sid
         self.subscriptions: dict[str, RTCRtpTransceiver] = {}  # track sid -> subscriber transceiver
+        self.subscribed: set[str] = set()  # what the participant is subscribed to, negotiated or not yet
+        self.subscription_changes: list[tuple[str, bool]] = []  # for the next subscriber offer
         self.newly_subscribed: list[str] = []
         self.subscriber_channels: dict[str, RTCDataChannel] = {}
         self.remote_candidates: dict[int, list[Any]] = {PUBLISHER: [], SUBSCRIBER: []}
@@ -425,6 +427,7 @@ class SignalSession:
             self.offer_again = True
             return
         self.offer_outstanding = True
+        self._apply_subscription_changes()
         offer = await self.subscriber.createOffer()
         await self.subscriber.setLocalDescription(offer)
         self.offer_id += 1
@@ -600,32 +603,48 @@ class SignalSession:
 
     # -- subscribing -----------------------------------------------------------------------------------------
     def subscribe(self, track_sid: str, *, negotiate: bool = True) -> None:
-        entry = self.hub.forwarders.get(track_sid)
-        if entry is None or track_sid in self.subscriptions or self.ended:
+        if track_sid not in self.hub.forwarders or track_sid in self.subscribed or self.ended:
             return
         if not self.participant.info.permission.can_subscribe:
             return
-        publisher_sid, forwarder = entry
-        output = forwarder.add_output(self.sid, track_sid)
-        transceiver = self.subscriber.addTransceiver(output, direction="sendonly")
-        transceiver.setCodecPreferences(codec_preferences(forwarder.kind))
-        # msid "<participant sid>|<track sid> <track sid>": how both SDKs tell whose track this is.
-        transceiver.sender._stream_id = f"{publisher_sid}|{track_sid}"
-        self.subscriptions[track_sid] = transceiver
-        self.newly_subscribed.append(track_sid)
+        self.subscribed.add(track_sid)
+        self.subscription_changes.append((track_sid, True))
         if negotiate:
             self.spawn(self.negotiate_subscriber())
 
     def unsubscribe(self, track_sid: str) -> None:
-        transceiver = self.subscriptions.pop(track_sid, None)
-        if transceiver is None or self.ended:
+        if track_sid not in self.subscribed or self.ended:
             return
+        self.subscribed.discard(track_sid)
         entry = self.hub.forwarders.get(track_sid)
         if entry is not None:
-            entry[1].remove_output(self.sid)
-        transceiver.sender.replaceTrack(None)
-        transceiver.direction = "inactive"
+            entry[1].remove_output(self.sid)  # stop feeding it now; the transceiver retires with the next offer
+        self.subscription_changes.append((track_sid, False))
         self.spawn(self.negotiate_subscriber())
+
+    def _apply_subscription_changes(self) -> None:
+        """Add and retire subscriber transceivers, only between offers.
+
+        aiortc never starts a transceiver that was added while its offer was outstanding (it misses the bundled
+        transport when the answer arrives), so changes wait here for the next offer."""
+        changes, self.subscription_changes = self.subscription_changes, []
+        for track_sid, wanted in changes:
+            entry = self.hub.forwarders.get(track_sid)
+            if wanted != (track_sid in self.subscribed):
+                continue  # changed its mind before the offer
+            if wanted and track_sid not in self.subscriptions and entry is not None:
+                publisher_sid, forwarder = entry
+                output = forwarder.add_output(self.sid, track_sid)
+                transceiver = self.subscriber.addTransceiver(output, direction="sendonly")
+                transceiver.setCodecPreferences(codec_preferences(forwarder.kind))
+                # msid "<participant sid>|<track sid> <track sid>": how both SDKs tell whose track this is.
+                transceiver.sender._stream_id = f"{publisher_sid}|{track_sid}"
+                self.subscriptions[track_sid] = transceiver
+                self.newly_subscribed.append(track_sid)
+            elif not wanted and track_sid in self.subscriptions:
+                transceiver = self.subscriptions.pop(track_sid)
+                transceiver.sender.replaceTrack(None)
+                transceiver.direction = "inactive"
 
     def update_subscription(self, request: signal.UpdateSubscription) -> None:
         track_sids = list(request.track_sids)

@@ -164,3 +164,42 @@ def test_a_browser_publishes_its_microphone_hears_a_python_client_and_mutes(
     assert result["python_level_live"] > 300, result
     assert result["muted_in_state"] == [True], result
     assert result["python_level_muted"] < 100, result
+
+
+def test_a_browser_camera_reaches_a_python_client_as_vp8(emu: EmulatorProcess, page_url: str, page_dir: Path) -> None:
+    args = ["--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+    async def call() -> tuple[int, int, str]:
+        python = await connect(emu, emu.token("python", "r2"))
+        frames: list[tuple[int, int]] = []
+        readers: list[asyncio.Task[None]] = []
+
+        async def read(track: rtc.Track) -> None:
+            async for event in rtc.VideoStream(track):
+                frames.append((event.frame.width, event.frame.height))
+
+        @python.on("track_subscribed")
+        def on_subscribed(track: rtc.Track, *_: Any) -> None:
+            if track.kind == rtc.TrackKind.KIND_VIDEO:
+                readers.append(asyncio.ensure_future(read(track)))
+
+        async with async_api.async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+            page = await browser.new_page()
+            await page.goto(page_url)
+            await page.evaluate(
+                "async ([url, token]) => { const room = new LivekitClient.Room(); window.room = room;"
+                " await room.connect(url, token); await room.localParticipant.setCameraEnabled(true); }",
+                [rtc_url(emu), emu.token("camera", "r2")],
+            )
+            await until(lambda: len(frames) >= 10, timeout=20)
+            mime = emu.control.state()["rooms"][0]["participants"]
+            await browser.close()
+        await python.disconnect()
+        width, height = frames[-1]
+        tracks = [t for p in mime if p["identity"] == "camera" for t in p["tracks"]]
+        return width, height, tracks[0]["mime_type"] if tracks else ""
+
+    width, height, mime_type = asyncio.run(asyncio.wait_for(call(), 90))
+    assert width > 0 and height > 0
+    assert mime_type == "video/VP8"

@@ -15,7 +15,7 @@ from livekit import api, rtc
 from livekit_emulator.testing import EmulatorProcess
 
 from .conftest import WebhookSink
-from .media_clients import connect, publish_pcm, record_first_audio
+from .media_clients import connect, publish_microphone, publish_pcm, record_first_audio, rtc_url
 
 
 def http_get(url: str, token: str | None = None) -> tuple[int, str]:
@@ -267,3 +267,47 @@ def test_revoking_can_publish_unpublishes_the_real_clients_track_at_once(
     tracks, identities = wait(call())
     assert tracks == [] and sorted(identities) == ["alice", "bob"]
     sink.wait_for(lambda ev: any(e["event"] == "track_unpublished" for e in ev))
+
+
+def test_in_a_room_of_three_talkers_everyone_hears_both_others(emu: EmulatorProcess) -> None:
+    # Subscriptions that arrive while a subscriber offer is outstanding must still carry media.
+    async def call() -> dict[tuple[str, str], int]:
+        loud: dict[tuple[str, str], int] = {}
+        readers: list[asyncio.Task[None]] = []
+
+        def listen(listener: str) -> Any:
+            async def read(track: rtc.Track, speaker: str) -> None:
+                async for event in rtc.AudioStream(track, sample_rate=48_000, num_channels=1):
+                    if np.abs(np.frombuffer(bytes(event.frame.data), dtype=np.int16)).max(initial=0) > 1000:
+                        loud[(listener, speaker)] = loud.get((listener, speaker), 0) + 1
+
+            def on_subscribed(track: rtc.Track, publication: Any, participant: rtc.RemoteParticipant) -> None:
+                readers.append(asyncio.ensure_future(read(track, participant.identity)))
+
+            return on_subscribed
+
+        clients = []
+        for name in ("c0", "c1", "c2"):
+            client = rtc.Room()
+            client.on("track_subscribed", listen(name))
+            await client.connect(rtc_url(emu), emu.token(name, "trio"))
+            clients.append(client)
+        sources = [(await publish_microphone(client))[1] for client in clients]
+
+        async def talk(source: rtc.AudioSource, frequency: float) -> None:
+            pcm = tone(0.01, frequency)
+            while True:
+                await source.capture_frame(rtc.AudioFrame(pcm, 48_000, 1, len(pcm) // 2))
+
+        talkers = [asyncio.ensure_future(talk(s, 300 + 100 * i)) for i, s in enumerate(sources)]
+        try:
+            await until(lambda: len(loud) == 6 and min(loud.values()) > 50, timeout=15)
+        finally:
+            for task in talkers:
+                task.cancel()
+            for client in clients:
+                await client.disconnect()
+        return loud
+
+    loud = wait(call())
+    assert sorted(loud) == [(a, b) for a in ("c0", "c1", "c2") for b in ("c0", "c1", "c2") if a != b]
