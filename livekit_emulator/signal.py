@@ -117,7 +117,7 @@ class RtcHub:
         try:
             await ws.prepare(request)
         except (ConnectionError, RuntimeError):
-            self._drop(session, models.DisconnectReason.SIGNAL_CLOSE)
+            self.session_lost(session, models.DisconnectReason.SIGNAL_CLOSE)
             return ws
         await session.run()
         return ws
@@ -214,7 +214,8 @@ class RtcHub:
                 continue
             session.send_data(label, payload)
 
-    def _drop(self, session: SignalSession, reason: int) -> None:
+    def session_lost(self, session: SignalSession, reason: int) -> None:
+        """The session ended without the server ending it: the participant leaves with ``reason``."""
         room = self.emulator.room_get(session.room.name)
         if room is not None:
             self.emulator.participant_leave(room, session.participant, reason)
@@ -373,7 +374,7 @@ class SignalSession:
         finally:
             if not self.ended:
                 # The socket went away without a LeaveRequest: the connection was lost.
-                self.hub._drop(self, self.leave_reason or models.DisconnectReason.SIGNAL_CLOSE)
+                self.hub.session_lost(self, self.leave_reason or models.DisconnectReason.SIGNAL_CLOSE)
                 self.end(models.DisconnectReason.SIGNAL_CLOSE)
             await writer
             for task in list(self.tasks):
@@ -398,7 +399,7 @@ class SignalSession:
             self.update_subscription(request.subscription)
         elif kind == "leave":
             self.leave_reason = request.leave.reason or models.DisconnectReason.CLIENT_INITIATED
-            self.hub._drop(self, models.DisconnectReason.CLIENT_INITIATED)
+            self.hub.session_lost(self, models.DisconnectReason.CLIENT_INITIATED)
             self.end(models.DisconnectReason.CLIENT_INITIATED)
         elif kind == "ping":
             self.send(signal.SignalResponse(pong=request.ping))
