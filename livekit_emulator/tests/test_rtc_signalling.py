@@ -14,7 +14,7 @@ from livekit import api, rtc
 
 from livekit_emulator.testing import EmulatorProcess
 
-from .conftest import WebhookSink
+from .conftest import WebhookSink, lk
 from .media_clients import connect, publish_microphone, publish_pcm, record_first_audio, rtc_url
 
 
@@ -311,3 +311,34 @@ def test_in_a_room_of_three_talkers_everyone_hears_both_others(emu: EmulatorProc
 
     loud = wait(call())
     assert sorted(loud) == [(a, b) for a in ("c0", "c1", "c2") for b in ("c0", "c1", "c2") if a != b]
+
+
+def test_the_same_identity_joining_again_disconnects_the_first_with_duplicate_identity(emu: EmulatorProcess) -> None:
+    async def call() -> tuple[Any, bool]:
+        first = await connect(emu, emu.token("alice", "r1"))
+        reasons: list[Any] = []
+        first.on("disconnected", reasons.append)
+        second = await connect(emu, emu.token("alice", "r1"))
+        await until(lambda: bool(reasons))
+        connected = second.isconnected()
+        await second.disconnect()
+        return reasons[0], connected
+
+    reason, second_connected = wait(call())
+    assert reason == rtc.DisconnectReason.DUPLICATE_IDENTITY
+    assert second_connected
+
+
+def test_a_full_room_refuses_the_next_real_client(emu: EmulatorProcess) -> None:
+    lk(emu, lambda c: c.room.create_room(api.CreateRoomRequest(name="small", max_participants=1)))
+
+    async def call() -> list[str]:
+        alice = await connect(emu, emu.token("alice", "small"))
+        try:
+            with pytest.raises(rtc.ConnectError):
+                await connect(emu, emu.token("bob", "small"))
+            return [p["identity"] for p in emu.control.state()["rooms"][0]["participants"]]
+        finally:
+            await alice.disconnect()
+
+    assert wait(call()) == ["alice"]
