@@ -301,7 +301,9 @@ def test_in_a_room_of_three_talkers_everyone_hears_both_others(emu: EmulatorProc
 
         talkers = [asyncio.ensure_future(talk(s, 300 + 100 * i)) for i, s in enumerate(sources)]
         try:
-            await until(lambda: len(loud) == 6 and min(loud.values()) > 50, timeout=15)
+            await until(lambda: len(loud) == 6 and min(loud.values()) > 50, timeout=30)
+        except AssertionError as exc:
+            raise AssertionError(f"loud 10 ms frames heard (listener, speaker): {loud}") from exc
         finally:
             for task in talkers:
                 task.cancel()
