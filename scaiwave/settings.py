@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "recordings",
     "transcription",
     "webhooks",
+    "webapp",  # the calls app at /app/ (docs/app.md)
 ]
 
 MIDDLEWARE = [
