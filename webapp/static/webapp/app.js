@@ -16,6 +16,7 @@
     rooms: [],
     roomId: null,
     ring: null, // {callId, roomId, deadline, timer, from}
+    lastRing: null,
     call: null, // {id, roomId, type, initiatorId, lk, live}
     events: null,
     eventsBackoff: 1000,
@@ -308,6 +309,8 @@
         break;
       case "swp.call.invite":
         onInvite(frame);
+        // A room someone just added us to: learn its members' names.
+        if ($("view-rooms").hidden && !state.rooms.some((room) => room.id === data.room_id)) loadRooms();
         break;
       case "swp.call.ringing_cancelled":
         onRingCancelled(data);
@@ -332,8 +335,10 @@
       default:
         break;
     }
-    if (frame.type && frame.type.startsWith("swp.call.") && state.roomId === data.room_id && !state.call)
-      loadRoomDetail(state.roomId);
+    // The rooms page shows live calls and history: bring it up to date with the call's news.
+    const news = frame.type && frame.type.startsWith("swp.call.");
+    if (news && !state.call && !$("view-rooms").hidden)
+      loadRooms().then(() => state.roomId === data.room_id && loadRoomDetail(state.roomId));
   }
 
   // --- Ringing ------------------------------------------------------------------------------
@@ -393,6 +398,7 @@
     $("ring-caller").textContent = from;
     $("ring").hidden = false;
     $("ring").dataset.callId = data.call_id;
+    $("ring").dataset.shownAt = String(Date.now()); // when this device started ringing (tests measure it)
     tickRing();
     state.ring.timer = setInterval(tickRing, 250);
     ringtoneStart();
@@ -413,12 +419,12 @@
     ringtoneStop();
     $("ring").hidden = true;
     state.ring = null;
+    state.lastRing = ring; // swp.call.missed comes after the ring's own cancellation
     if (ring.previousFocus && document.contains(ring.previousFocus)) ring.previousFocus.focus();
     return ring;
   }
 
   const CANCEL_WORDS = {
-    answered_elsewhere: "Answered on another device",
     rejected_here: "Declined",
     rejected: "Declined",
     cancelled: "The caller hung up",
@@ -429,11 +435,19 @@
   function onRingCancelled(data) {
     if (!state.ring || state.ring.callId !== data.call_id) return;
     const ring = stopRing();
-    if (data.reason !== "timeout") notify(`${CANCEL_WORDS[data.reason] || "Call stopped"}: ${ring.from}`, "info");
+    if (data.reason === "timeout") return; // swp.call.missed follows and says so
+    let words = CANCEL_WORDS[data.reason] || "Call stopped";
+    if (data.reason === "answered")
+      words =
+        data.answered_by === state.session.user_id
+          ? "Answered on another device"
+          : `Answered by ${memberName(data.room_id, data.answered_by)}`;
+    notify(`${words}: call from ${ring.from}`, "info");
   }
 
   function onMissed(data) {
-    const ring = state.ring && state.ring.callId === data.call_id ? stopRing() : null;
+    if (state.ring && state.ring.callId === data.call_id) stopRing();
+    const ring = state.lastRing && state.lastRing.callId === data.call_id ? state.lastRing : null;
     const from = ring ? ring.from : memberName(data.room_id, data.initiator_id);
     notify(`Missed ${data.type || ""} call from ${from} in ${data.room_id}`.replace("  ", " "), "missed", {
       callId: data.call_id,
