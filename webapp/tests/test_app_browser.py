@@ -21,11 +21,13 @@ from typing import Any
 import pytest
 import uvicorn
 
-from calls.models import Call, CallParticipant
+from calls.models import Call, CallParticipant, LiveCall
 from calls.services import call_expire_ringing
 from livekit_emulator.testing import free_port, wait_until
 from rooms.testing import livekit, livekit_emulator  # noqa: F401 - fixtures
 from scaiwave.tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from transcription.models import UploadedCall
+from transcription.tests.analysis_support import complete_without_model, tone_wav
 from webapp.services import demo_tenant_get_or_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
@@ -273,3 +275,68 @@ def test_a_ring_nobody_answers_becomes_missed_on_every_page_at_the_time_out(peop
     alice.screenshot(path=str(shots / "app-11-alice-missed.png"), full_page=True)
     bob.screenshot(path=str(shots / "app-12-bob-missed.png"), full_page=True)
     carol.screenshot(path=str(shots / "app-13-carol-missed-phone.png"), full_page=True)
+
+
+def test_an_uploaded_recording_is_watched_until_its_transcript_summary_and_action_items_show(
+    people, shots, settings, tmp_path
+):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    recording = tmp_path / "review.wav"
+    recording.write_bytes(tone_wav(1.0))
+    alice = people.sign_in("Alice")
+    alice.click("nav a[data-tab=analysis]")
+    alice.set_input_files("#upload-file", str(recording))
+    alice.fill("#upload-title", "Quarterly review")
+    alice.fill("#upload-contact", "Ravi")
+    alice.click("#upload-form button[type=submit]")
+    alice.wait_for_selector("#analysis-detail h1:text-is('Quarterly review')")
+    assert alice.inner_text("#analysis-detail .call-status") == "queued\u2026"
+    call = UploadedCall.objects.get(title="Quarterly review")
+    assert call.contact_name == "Ravi"
+    alice.screenshot(path=str(shots / "app-14-analysis-queued.png"), full_page=True)
+
+    # The speech worker finishes it (without a model here); the page, polling, shows the result.
+    in_worker_thread(
+        lambda: complete_without_model(
+            call.pk, [("Speaker 1", 0.0, 2.5, "Hello Ravi. I will send the quote by Friday.")]
+        )
+    )
+    alice.wait_for_selector("#analysis-detail h2:text-is('Transcript')", timeout=10_000)
+    detail = alice.inner_text("#analysis-detail")
+    assert "I will send the quote by Friday." in detail
+    assert "Completed" in detail
+    headings = alice.locator("#analysis-detail h2").all_text_contents()
+    assert headings == ["Summary", "Action items", "Speakers", "Transcript"]
+    assert "I will send the quote by Friday" in alice.inner_text("#analysis-detail ul.history")
+    assert "completed" in alice.inner_text("#analysis-list")
+    alice.screenshot(path=str(shots / "app-15-analysis-completed.png"), full_page=True)
+
+
+def test_a_host_schedules_a_live_call_goes_live_and_a_viewer_joins_it(people, shots):
+    alice = people.sign_in("Alice")
+    bob = people.sign_in("Bob", PHONE)
+    alice.click("nav a[data-tab=live]")
+    alice.fill("#live-title-input", "Town hall")
+    alice.click("#live-form button[type=submit]")
+    alice.wait_for_selector("#live-detail h1:text-is('Town hall')")
+    assert "scheduled" in alice.inner_text("#live-detail dl")
+    assert "Not ready" in alice.inner_text("#live-detail dl")
+    alice.click("#live-detail button:text-is('Go live')")
+    alice.wait_for_selector("#live-detail dd:text-is('live')")
+    live = LiveCall.objects.get(title="Town hall")
+    assert live.status == "live" and live.host.external_id == "alice"
+    alice.screenshot(path=str(shots / "app-16-live-call-host.png"), full_page=True)
+
+    bob.goto(f"{people.base}/app/#/live/{live.pk}")
+    bob.wait_for_selector("#live-detail h1:text-is('Town hall')")
+    assert bob.locator("#live-detail button:text-is('Go live')").count() == 0
+    with bob.expect_response(lambda response: response.url.endswith("/token")) as issued:
+        bob.click("#live-detail button:text-is('Watch')")
+    assert issued.value.json()["role"] == "viewer"
+    bob.wait_for_selector("#view-call", state="visible")
+    assert bob.inner_text("#call-title") == "Town hall"
+    assert "viewer" in bob.inner_text("#call-status")
+    bob.screenshot(path=str(shots / "app-17-live-call-viewer-phone.png"), full_page=True)

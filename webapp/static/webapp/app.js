@@ -1089,7 +1089,8 @@
     form.append("file", file);
     const metadata = { title: $("upload-title").value.trim() || file.name };
     if ($("upload-contact").value.trim()) metadata.contactName = $("upload-contact").value.trim();
-    form.append("metadata", new Blob([JSON.stringify(metadata)], { type: "application/json" }));
+    // A text part: a JSON file part (a Blob) is answered 500 by /api/calls/analyze today (reported on issue 20).
+    form.append("metadata", JSON.stringify(metadata));
     try {
       const body = await api("POST", "/api/calls/analyze", form, { idempotent: true });
       $("upload-form").reset();
@@ -1099,7 +1100,7 @@
     }
   });
 
-  async function showAnalysis(callId) {
+  async function showAnalysis(callId, polled) {
     clearTimeout(state.analysisTimer);
     const pane = $("analysis-detail");
     let call;
@@ -1123,9 +1124,10 @@
       status.textContent = `${call.status.toLowerCase()}\u2026`;
       if (typeof progress === "number")
         pane.append(el("progress", { max: "100", value: String(progress), "aria-label": "Progress" }));
-      state.analysisTimer = setTimeout(() => location.hash.endsWith(callId) && showAnalysis(callId), 3000);
+      state.analysisTimer = setTimeout(() => location.hash.endsWith(callId) && showAnalysis(callId, true), 3000);
       return;
     }
+    if (polled) loadAnalysisList(); // its status changed while we watched
     if (call.status === "FAILED") {
       status.textContent = `Failed: ${call.errorReason || "the recording could not be analysed."}`;
       return;
@@ -1141,7 +1143,7 @@
       const items = el("ul", { class: "history" });
       for (const item of analysis.actionItems || [])
         items.append(
-          el("li", {}, el("span", { text: item.text }), el("span", { class: "muted small", text: [item.owner, item.dueText].filter(Boolean).join(" \u00b7 ") }))
+          el("li", { class: "history-item" }, el("span", { text: item.text }), el("span", { class: "muted small", text: [item.owner, item.dueText].filter(Boolean).join(" \u00b7 ") }))
         );
       if (!(analysis.actionItems || []).length) items.append(el("li", { class: "muted", text: "None." }));
       pane.append(items, el("h2", { text: "Speakers" }));
