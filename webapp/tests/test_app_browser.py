@@ -340,3 +340,33 @@ def test_a_host_schedules_a_live_call_goes_live_and_a_viewer_joins_it(people, sh
     assert bob.inner_text("#call-title") == "Town hall"
     assert "viewer" in bob.inner_text("#call-status")
     bob.screenshot(path=str(shots / "app-17-live-call-viewer-phone.png"), full_page=True)
+
+
+def test_the_app_works_from_the_keyboard_signing_in_and_declining_a_ring_with_escape(people, browser, server):
+    alice = people.sign_in("Alice")
+    create_room(alice, "standup", "Bob")
+    context = browser.new_context(viewport=PHONE)
+    people.contexts.append(context)
+    bob = context.new_page()
+    bob.goto(server + "/app/")
+    # The name field is labelled and has the focus; typing and Enter sign in.
+    assert bob.get_by_label("Your name").get_attribute("id") == "signin-name"
+    assert bob.evaluate("document.activeElement.id") == "signin-name"
+    bob.keyboard.type("Bob")
+    bob.keyboard.press("Enter")
+    bob.wait_for_selector("body[data-events=connected]")
+
+    alice.click("#call-audio")
+    ringing_since(bob)
+    assert bob.get_by_role("alertdialog", name="Alice").count() == 1  # announced with the caller's name
+    assert bob.evaluate("document.activeElement.id") == "ring-answer"
+    bob.keyboard.press("Tab")
+    assert bob.evaluate("document.activeElement.id") == "ring-decline"
+    bob.keyboard.press("Tab")
+    assert bob.evaluate("document.activeElement.id") == "ring-answer"  # focus stays in the dialog
+    bob.keyboard.press("Escape")
+    bob.wait_for_selector("#ring", state="hidden")
+    call = Call.objects.get(room__name="standup")
+    wait_until(lambda: Call.objects.get(pk=call.pk).status == Call.Status.REJECTED)
+    alice.wait_for_selector("#view-summary[data-status=rejected]")
+    assert alice.inner_text("#summary-status").startswith("Declined")
