@@ -457,6 +457,7 @@
   $("ring-answer").addEventListener("click", async () => {
     const ring = stopRing();
     if (!ring) return;
+    if (state.call) await leaveCall(false); // one call at a time: answering hangs up the current one
     try {
       const ticket = (await api("POST", `/v1/calls/${encodeURIComponent(ring.callId)}/join`)).data;
       enterCall(ticket, { roomId: ring.roomId, type: ring.type, initiatorName: ring.from });
@@ -965,7 +966,6 @@
       const body = (await api("GET", `/v1/calls/${encodeURIComponent(call.id)}`)).data;
       if (state.call !== call) return;
       if (body.status === "active" && call.outgoing) setCallStatus("In call", "active");
-      setRecording(false || call.recording);
     } catch (err) {
       /* the next event tries again */
     }
