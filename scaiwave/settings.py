@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "recordings",
     "transcription",
     "webhooks",
+    "webapp",  # the calls app at /app/ (docs/app.md)
 ]
 
 MIDDLEWARE = [
@@ -130,7 +131,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py's default pool (100) runs dry when one invite fans out to hundreds of members.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": 1000}]},
+            # Reads wait longer than channels_redis' 5 s BZPOPMIN: at redis-py 8's default (also 5 s) an idle
+            # /v1/events consumer died with TimeoutError (scaiwave/tests/test_events_idle_connection.py).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_timeout": 15}]},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

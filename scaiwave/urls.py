@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("transcription.urls")),
     path("", include("webhooks.intake_urls")),
     path("", include("webhooks.urls")),
+    path("", include("webapp.urls")),
 ]
 
 handler400 = "scaiwave.api.errors.handler400"

@@ -1,0 +1,1 @@
+"""The ScaiWave calls app: the web client served at `/app/` (docs/app.md)."""
