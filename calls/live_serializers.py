@@ -6,19 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from calls.fields import StrictCharField
 from calls.live_selectors import live_call_recording_url
 from calls.models import LiveCall
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string and nothing else: document 003 types these as `string`, so 7 or true is a 400."""
-
-    default_error_messages = {"not_a_string": "Must be a string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return str(super().to_internal_value(data))
 
 
 class LiveCallCreateSerializer(serializers.Serializer):
