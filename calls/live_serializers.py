@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from calls.fields import StrictCharField
+from calls.fields import Rfc3339DateTimeField, StrictCharField
 from calls.live_selectors import live_call_recording_url
 from calls.models import LiveCall
 
@@ -17,8 +17,9 @@ class LiveCallCreateSerializer(serializers.Serializer):
     host_user_id = StrictCharField(
         min_length=1, max_length=200, trim_whitespace=False, help_text="The host's user id (the caller's own `sub`)"
     )
-    title = StrictCharField(min_length=1, max_length=500)
-    scheduled_at = serializers.DateTimeField(
+    # Kept as sent: `minLength: 1` allows "   ", and trimming renamed "  padded  ".
+    title = StrictCharField(min_length=1, max_length=500, trim_whitespace=False)
+    scheduled_at = Rfc3339DateTimeField(
         required=False, allow_null=True, help_text="When the stream should start; null: when the host starts it"
     )
     metadata = serializers.DictField(required=False, help_text="Any JSON object, returned as given")
