@@ -30,6 +30,7 @@ from calls.models import Call, CallParticipant, TimelineEntry
 from rooms import livekit_gateway
 from rooms.models import Room, RoomMember
 from rooms.selectors import member_get, member_user_ids
+from rooms.services import iso_ms
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
@@ -191,7 +192,7 @@ def _finish(call: Call, target: str, *, reason: str, by: TenantUser | None = Non
     if target == Call.Status.MISSED:
         missed = {"type": call.type, "initiator_id": call.initiator.external_id}
         _emit(call, "swp.call.missed", missed, _user_ids(unanswered))
-    ended = {"status": call.status, "reason": reason, "ended_at": now.isoformat()}
+    ended = {"status": call.status, "reason": reason, "ended_at": iso_ms(now)}
     if by is not None:
         ended["ended_by"] = by.external_id
     _emit(call, "swp.call.ended", ended, _user_ids(participants))
@@ -279,7 +280,7 @@ def call_initiate(*, tenant: Tenant, user: TenantUser, room_name: str, type: str
                 "initiator_id": user.external_id,
                 "initiator_name": user.display_name,
                 "livekit_room": call.livekit_room,
-                "expires_at": call.ring_expires_at.isoformat(),
+                "expires_at": iso_ms(call.ring_expires_at),
             }
             _emit(call, "swp.call.invite", invite, callee_ids)
     if failure is not None:

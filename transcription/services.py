@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from rooms.services import iso_ms
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
@@ -441,7 +442,7 @@ def _finish(transcription_id: str, segments: list[SpeakerSegment], duration: flo
             "transcription_completed",
             duration=transcription.duration,
             segmentCount=len(rows),
-            completedAt=transcription.completed_at.isoformat().replace("+00:00", "Z"),
+            completedAt=iso_ms(transcription.completed_at),
         )
         recording = transcription.recording
         if recording is not None and recording.call_id is not None:
@@ -489,7 +490,7 @@ def _mark_failed(transcription: Transcription, error: str) -> None:
         transcription,
         "transcription_failed",
         error=transcription.error,
-        failedAt=transcription.completed_at.isoformat().replace("+00:00", "Z"),
+        failedAt=iso_ms(transcription.completed_at),
     )
 
 
