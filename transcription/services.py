@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from rooms.services import iso_ms
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import deletion_record
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
@@ -196,12 +197,21 @@ def transcription_requeue(*, transcription: Transcription) -> bool:
 
 
 @transaction.atomic
-def transcription_delete(*, transcription: Transcription) -> None:
-    """Delete a transcription and all its segments (exports are rendered on request, nothing else is stored).
+def transcription_delete(*, transcription: Transcription, actor: str) -> None:
+    """Delete a transcription and all its segments (exports are rendered on request, nothing else is stored);
+    `transcription_deleted` names the actor (scaiwave.audit).
 
     A job still running notices on completion that its row is gone and stores nothing.
     """
-    Transcription.objects.filter(pk=transcription.pk).delete()
+    deleted, _ = Transcription.objects.filter(pk=transcription.pk).delete()
+    if deleted:
+        deletion_record(
+            tenant=transcription.tenant,
+            type="transcription_deleted",
+            object_id=transcription.pk,
+            actor=actor,
+            recordingId=transcription.recording_id,
+        )
 
 
 # --- Running a job ---------------------------------------------------------------------------------

@@ -271,7 +271,7 @@ def test_state_for_a_member_removed_from_the_room_is_forbidden(acme, standup, ri
     from rooms.services import member_remove
 
     assert acme.user("bob").get(f"/v1/calls/{ringing}").status_code == 200
-    member_remove(room=standup, external_id="bob")
+    member_remove(room=standup, external_id="bob", actor="server")
 
     response = acme.user("bob").get(f"/v1/calls/{ringing}")
 

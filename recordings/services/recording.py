@@ -35,6 +35,7 @@ from rooms.models import Room
 from rooms.selectors import member_user_ids
 from rooms.services import iso_ms
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import deletion_record
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
@@ -631,12 +632,23 @@ def recordings_reconcile_egress(*, older_than_seconds: float | None = None, batc
 # --- Delete ------------------------------------------------------------------------------------
 
 
-def recording_delete(*, recording: Recording) -> None:
-    """Delete a finished recording: its stored objects first, then the rows. Raises RecordingNotFinished."""
+def recording_delete(*, recording: Recording, actor: str) -> None:
+    """Delete a finished recording: its stored objects first, then the rows; `recording_deleted` names the
+    actor (scaiwave.audit). Raises RecordingNotFinished."""
     with transaction.atomic():
-        locked = Recording.objects.select_for_update().get(pk=recording.pk)
+        locked = Recording.objects.select_for_update(of=("self",)).select_related("room", "tenant").get(pk=recording.pk)
         if not locked.is_finished:
             raise RecordingNotFinished()
         for entry in MediaEntry.objects.filter(recording=locked):
             media_entry_delete(entry=entry)
+        deletion_record(
+            tenant=locked.tenant,
+            type="recording_deleted",
+            object_id=locked.pk,
+            actor=actor,
+            room_key=locked.room.name,
+            roomId=locked.room.name,
+            callId=locked.call_id,
+            status=locked.status,
+        )
         locked.delete()

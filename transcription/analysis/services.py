@@ -23,6 +23,7 @@ from recordings.models import MediaEntry
 from recordings.services import media_entry_register
 from recordings.services.media import media_entry_delete
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import SYSTEM, deletion_record
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
@@ -459,8 +460,9 @@ class CallDeleteFailed(Exception):
     """Storage refused to delete the call's object; the call is kept (nothing is lost, retry later)."""
 
 
-def uploaded_call_delete(*, call: UploadedCall) -> None:
-    """Delete the stored object first, then the rows (media entry, transcription, call, action items).
+def uploaded_call_delete(*, call: UploadedCall, actor: str) -> None:
+    """Delete the stored object first, then the rows (media entry, transcription, call, action items);
+    `uploaded_call_deleted` names the actor (scaiwave.audit).
 
     Raises CallDeleteFailed when storage fails: the rows stay so the delete can be retried. An object deleted
     whose rows then failed to go is an orphan the media sweeper removes.
@@ -475,10 +477,12 @@ def uploaded_call_delete(*, call: UploadedCall) -> None:
     with transaction.atomic():
         if call.transcription_id:
             Transcription.objects.filter(pk=call.transcription_id).delete()
-        UploadedCall.objects.filter(pk=call.pk).delete()  # action items cascade
+        deleted, _ = UploadedCall.objects.filter(pk=call.pk).delete()  # action items cascade
+        if deleted:
+            deletion_record(tenant=call.tenant, type="uploaded_call_deleted", object_id=str(call.pk), actor=actor)
 
 
-def uploaded_calls_delete_bulk(*, owner: TenantUser, call_ids: list[str]) -> dict[str, Any]:
+def uploaded_calls_delete_bulk(*, owner: TenantUser, call_ids: list[str], actor: str) -> dict[str, Any]:
     """Delete many of one user's calls: {"deleted": n, "missing": n, "failed": [{"callId", "reason"}]}."""
     from transcription.analysis.selectors import uploaded_calls_by_ids
 
@@ -488,7 +492,7 @@ def uploaded_calls_delete_bulk(*, owner: TenantUser, call_ids: list[str]) -> dic
     failed: list[dict[str, str]] = []
     for call in found.values():
         try:
-            uploaded_call_delete(call=call)
+            uploaded_call_delete(call=call, actor=actor)
             deleted += 1
         except CallDeleteFailed:
             failed.append({"callId": str(call.pk), "reason": "storage_unavailable"})
@@ -503,7 +507,7 @@ def uploaded_calls_enforce_retention(*, now: datetime | None = None, batch: int 
         cutoff = moment - timedelta(days=tenant.retention_days)
         for call in UploadedCall.objects.filter(tenant=tenant, created_at__lt=cutoff).order_by("created_at")[:batch]:
             try:
-                uploaded_call_delete(call=call)
+                uploaded_call_delete(call=call, actor=SYSTEM)
                 deleted += 1
             except CallDeleteFailed:
                 failed += 1

@@ -25,6 +25,7 @@ from scaiwave.api.errors import ProblemError
 from scaiwave.api.pagination import paginate, parse_limit
 from scaiwave.api.permissions import IsTenantUser, principal_of
 from scaiwave.api.schema import PROBLEM_RESPONSES, problem
+from scaiwave.audit import actor_of
 from scaiwave.models import TenantUser
 from transcription.analysis import selectors, services
 from transcription.analysis.serializers import (
@@ -392,7 +393,9 @@ class CallListView(CallsBaseView):
         serializer = BulkDeleteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.uploaded_calls_delete_bulk(
-            owner=_owner(request), call_ids=list(serializer.validated_data["callIds"])
+            owner=_owner(request),
+            call_ids=list(serializer.validated_data["callIds"]),
+            actor=actor_of(principal_of(request)),
         )
         return Response(result)
 
@@ -470,7 +473,7 @@ class CallDetailView(CallsBaseView):
     def delete(self, request: Request, call_id: str) -> Response:
         call = _call_or_404(request, call_id)
         try:
-            services.uploaded_call_delete(call=call)
+            services.uploaded_call_delete(call=call, actor=actor_of(principal_of(request)))
         except services.CallDeleteFailed:
             raise ProblemError(503, "storage_unavailable", "Object storage is unavailable; try again.") from None
         return Response(status=204)
