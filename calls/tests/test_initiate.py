@@ -7,6 +7,7 @@ from livekit import api as lk
 
 from calls.models import Call, CallParticipant
 from calls.tests.conftest import initiate, make_room
+from rooms.services import iso_ms
 from scaiwave.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def test_initiate_rings_every_other_member_with_an_invite(acme, standup, livekit
         "initiator_id": "alice",
         "initiator_name": "Alice",
         "livekit_room": call.livekit_room,
-        "expires_at": call.ring_expires_at.isoformat(),
+        "expires_at": iso_ms(call.ring_expires_at),  # one time format: UTC, milliseconds, Z
     }
     assert CallParticipant.objects.filter(call=call).count() == 4
 
