@@ -195,6 +195,9 @@ class CallParticipantAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # audit rows: removing someone goes through call_participant_remove_by_operator
+
     def has_remove_permission(self, request: HttpRequest) -> bool:
         # Removing someone is an act on the call: it needs change rights on calls, which support lacks.
         return request.user.has_perm("calls.change_call")
@@ -222,6 +225,9 @@ class TimelineEntryAdmin(admin.ModelAdmin):
     list_select_related = ["tenant", "room", "call"]
     raw_id_fields = ["tenant", "room", "call"]
     readonly_fields = ["id", "tenant", "room", "kind", "call", "data", "created_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # a room's history: no raw delete of audit rows
 
 
 # --- Live calls (document 003) -----------------------------------------------------------------

@@ -6,19 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from calls.fields import Rfc3339DateTimeField, StrictCharField
 from calls.live_selectors import live_call_recording_url
 from calls.models import LiveCall
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string and nothing else: document 003 types these as `string`, so 7 or true is a 400."""
-
-    default_error_messages = {"not_a_string": "Must be a string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return str(super().to_internal_value(data))
 
 
 class LiveCallCreateSerializer(serializers.Serializer):
@@ -27,8 +17,9 @@ class LiveCallCreateSerializer(serializers.Serializer):
     host_user_id = StrictCharField(
         min_length=1, max_length=200, trim_whitespace=False, help_text="The host's user id (the caller's own `sub`)"
     )
-    title = StrictCharField(min_length=1, max_length=500)
-    scheduled_at = serializers.DateTimeField(
+    # Kept as sent: `minLength: 1` allows "   ", and trimming renamed "  padded  ".
+    title = StrictCharField(min_length=1, max_length=500, trim_whitespace=False)
+    scheduled_at = Rfc3339DateTimeField(
         required=False, allow_null=True, help_text="When the stream should start; null: when the host starts it"
     )
     metadata = serializers.DictField(required=False, help_text="Any JSON object, returned as given")

@@ -36,6 +36,7 @@ from rooms.models import Room
 from rooms.selectors import participants_connected
 from rooms.services import member_set, room_create, room_delete
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import SYSTEM, deletion_logged, user_actor
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
@@ -127,7 +128,7 @@ def _require_host(live: LiveCall, by: TenantUser | None, action: str) -> None:
         raise live_call_forbidden(f"Only the host may {action} this live call.")
 
 
-def _emit(live: LiveCall, type_: str) -> None:
+def _emit(live: LiveCall, type_: str, **extra: Any) -> None:
     event_emit(
         tenant=live.tenant,
         type=type_,
@@ -136,6 +137,7 @@ def _emit(live: LiveCall, type_: str) -> None:
             "status": live.status,
             "stream_call_id": live.stream_call_id,
             "error_reason": live.error_reason or None,
+            **extra,
         },
         user_ids=[live.host_id],
     )
@@ -320,7 +322,7 @@ def _stop_recordings_after_commit(call_id: str) -> None:
     transaction.on_commit(lambda: recordings_stop_for_call(Call.objects.get(pk=call_id)))
 
 
-def _close_room_after_commit(room_id: int) -> None:
+def _close_room_after_commit(room_id: int, *, actor: str = SYSTEM) -> None:
     """Delete the LiveKit room and close the Room row, after the recording stop (on_commit runs in order)."""
 
     def close() -> None:
@@ -328,7 +330,7 @@ def _close_room_after_commit(room_id: int) -> None:
         if room is None:
             return
         try:
-            room_delete(room=room)
+            room_delete(room=room, actor=actor)
         except livekit_gateway.LiveKitError as exc:
             # LiveKit closes the empty room on its own; its room_finished (or the reconciler) closes the row.
             logger.warning(
@@ -340,15 +342,17 @@ def _close_room_after_commit(room_id: int) -> None:
 
 def live_call_delete(*, tenant: Tenant, live_call_id: uuid.UUID | str, by: TenantUser | None) -> None:
     """Cancel a scheduled live call: the row goes, its room is closed. 409 once it went live (end it instead)."""
+    by_actor = user_actor(by) if by is not None else "server"
     with transaction.atomic():
         live = _lock(live_call_id=live_call_id, tenant=tenant)
         _require_host(live, by, "delete")
         if live.status != LiveCall.Status.SCHEDULED:
             raise live_call_conflict(live, f"Only a scheduled live call can be deleted; this one is {live.status}.")
         room_id = live.room_id
-        _emit(live, "live_call.deleted")
+        _emit(live, "live_call.deleted", actor=by_actor)
+        deletion_logged(tenant=live.tenant, type="live_call.deleted", object_id=str(live.pk), actor=by_actor)
         live.delete()
-        _close_room_after_commit(room_id)
+        _close_room_after_commit(room_id, actor=by_actor)
 
 
 # --- Tokens ---------------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from calls.fields import StrictCharField
 from calls.models import Call, CallParticipant, TimelineEntry
 from calls.selectors import call_recordings
 
 
 class InitiateRequestSerializer(serializers.Serializer):
-    room_id = serializers.CharField(max_length=200, help_text="The room's id as the rooms API names it (roomId)")
+    room_id = StrictCharField(
+        max_length=200, trim_whitespace=False, help_text="The room's id as the rooms API names it (roomId)"
+    )
     type = serializers.ChoiceField(choices=Call.Type.choices)
 
 

@@ -30,6 +30,7 @@ from calls.models import Call, CallParticipant, TimelineEntry
 from rooms import livekit_gateway
 from rooms.models import Room, RoomMember
 from rooms.selectors import member_get, member_user_ids
+from rooms.services import iso_ms
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
@@ -191,7 +192,7 @@ def _finish(call: Call, target: str, *, reason: str, by: TenantUser | None = Non
     if target == Call.Status.MISSED:
         missed = {"type": call.type, "initiator_id": call.initiator.external_id}
         _emit(call, "swp.call.missed", missed, _user_ids(unanswered))
-    ended = {"status": call.status, "reason": reason, "ended_at": now.isoformat()}
+    ended = {"status": call.status, "reason": reason, "ended_at": iso_ms(now)}
     if by is not None:
         ended["ended_by"] = by.external_id
     _emit(call, "swp.call.ended", ended, _user_ids(participants))
@@ -279,7 +280,7 @@ def call_initiate(*, tenant: Tenant, user: TenantUser, room_name: str, type: str
                 "initiator_id": user.external_id,
                 "initiator_name": user.display_name,
                 "livekit_room": call.livekit_room,
-                "expires_at": call.ring_expires_at.isoformat(),
+                "expires_at": iso_ms(call.ring_expires_at),
             }
             _emit(call, "swp.call.invite", invite, callee_ids)
     if failure is not None:
@@ -535,6 +536,50 @@ def call_apply_livekit_event(event: lk_webhook.WebhookEvent, record: Any = None)
                 participant.save(update_fields=["last_event_at", "livekit_sid"])
         elif event.event in ("track_published", "track_unpublished", "track_muted", "track_unmuted"):
             _apply_track(participant, event)
+
+
+def call_media_refresh(*, call: Call) -> bool:
+    """Bring the connected participants' `audio_on`/`video_on` up to date with LiveKit's tracks. Returns True
+    when a row changed.
+
+    LiveKit sends no webhook when a client mutes or unmutes its own track (only track_published/unpublished),
+    so a live call's state asks LiveKit (ListParticipants, bounded by LIVEKIT_TIMEOUT). Best effort: when
+    LiveKit cannot answer, the flags the webhooks last set stand. Takes the Call row lock for the write only,
+    never across the LiveKit call.
+    """
+    if not call.is_live or not any(p.is_connected for p in call.participants.all()):
+        return False
+    if not livekit_gateway.is_configured():
+        return False
+    try:
+        infos = livekit_gateway.participant_list(call.livekit_room)
+    except livekit_gateway.LiveKitError as exc:
+        logger.warning("could not read tracks from livekit", extra={"call_id": call.pk, "error": str(exc)})
+        return False
+    tracks_by_identity = {
+        info.identity: {
+            track.sid: {"type": _TRACK_KINDS[track.type], "muted": bool(track.muted)}
+            for track in info.tracks
+            if track.type in _TRACK_KINDS
+        }
+        for info in infos
+    }
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().filter(pk=call.pk, status__in=Call.LIVE_STATUSES).first()
+        if locked is None:
+            return False
+        changed = []
+        for participant in CallParticipant.objects.select_related("user").filter(
+            call=locked, joined_at__isnull=False, left_at__isnull=True
+        ):
+            tracks = tracks_by_identity.get(participant.livekit_identity or participant.user.external_id)
+            if tracks is None or tracks == participant.tracks:
+                continue  # not in the room (its participant_left webhook settles it) or nothing new
+            participant.tracks = tracks
+            participant.refresh_media_flags()
+            changed.append(participant)
+        CallParticipant.objects.bulk_update(changed, ["tracks", "audio_on", "video_on"])
+    return bool(changed)
 
 
 def _participant_connected(call: Call, participant: CallParticipant, *, sid: str, identity: str, at: datetime) -> None:

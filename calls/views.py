@@ -241,7 +241,9 @@ class CallStateView(CallsView):
     @extend_schema(
         tags=[TAG],
         summary="Call state",
-        description="Readable by members of the call's room. `participants` lists everyone who connected.",
+        description="Readable by current members of the call's room. `participants` lists everyone who "
+        "connected; `audio_on`/`video_on` of a live call are checked with LiveKit (a client's own mute sends no "
+        "webhook).",
         parameters=[CALL_ID],
         responses={200: StateEnvelope, 403: P_FORBIDDEN, 404: P_NOT_FOUND, **PROBLEM_RESPONSES},
         examples=[EXAMPLE_STATE],
@@ -251,10 +253,11 @@ class CallStateView(CallsView):
         call = selectors.call_get(tenant=tenant, call_id=call_id)
         if call is None:
             raise errors.call_not_found()
-        if member_get(room=call.room, user=user) is None and not any(
-            p.user_id == user.pk for p in call.participants.all()
-        ):
+        # Document 000: SW_CALL_FORBIDDEN when the caller isn't in the room, even if they were in this call.
+        if member_get(room=call.room, user=user) is None:
             raise errors.forbidden("You are not a member of this call's room.")
+        if services.call_media_refresh(call=call):
+            call = selectors.call_get(tenant=tenant, call_id=call_id) or call
         return Response({"data": CallStateSerializer(call).data})
 
 

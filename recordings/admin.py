@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString
 from recordings import selectors, services
 from recordings.models import MediaEntry, Recording, RecordingEgress
 from scaiwave.admin_tools import NO_SAVE_BUTTONS, CappedCountPaginator, log_action, run_confirmed
+from scaiwave.audit import admin_actor
 
 
 def media_player(entry: MediaEntry | None, *, video: bool = True) -> SafeString | str:
@@ -206,8 +207,8 @@ class MediaEntryAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request: HttpRequest, obj: MediaEntry) -> None:
-        services.media_entry_delete(entry=obj)
+        services.media_entry_delete(entry=obj, actor=admin_actor(request.user))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MediaEntry]) -> None:
         for entry in queryset:
-            services.media_entry_delete(entry=entry)
+            services.media_entry_delete(entry=entry, actor=admin_actor(request.user))

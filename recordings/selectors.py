@@ -9,6 +9,7 @@ from django.db.models import Prefetch, QuerySet
 from recordings import storage
 from recordings.models import MediaEntry, Recording, RecordingEgress
 from rooms.models import Room
+from rooms.services import iso_ms
 from scaiwave.models import Tenant
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def media_reference(entry: MediaEntry, *, ttl: int | None = None) -> dict[str, A
         "size": entry.size,
         "durationSeconds": entry.duration_seconds,
         "url": url,
-        "urlExpiresAt": expires_at.isoformat().replace("+00:00", "Z"),
+        "urlExpiresAt": iso_ms(expires_at),
     }
 
 

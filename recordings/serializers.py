@@ -9,10 +9,12 @@ from rest_framework import serializers
 
 from recordings import selectors
 from recordings.models import Recording, RecordingEgress
+from rooms.services import iso_ms
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    """Every time as document 001 writes it: UTC, milliseconds, `Z` (2025-01-01T12:00:00.000Z)."""
+    return iso_ms(moment) if moment else None
 
 
 class RecordingStartRequestSerializer(serializers.Serializer):

@@ -45,6 +45,7 @@ from scaiwave.api.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from scaiwave.api.idempotency import idempotent
 from scaiwave.api.permissions import IsTenantPrincipal, IsTenantServer, IsTenantUser, principal_of
 from scaiwave.api.schema import PROBLEM_RESPONSES, problem
+from scaiwave.audit import actor_of
 
 CALLS_TAG = "Calls (ScaiWave)"
 ROOMS_TAG = "Recording (rtcstack)"
@@ -429,7 +430,9 @@ class RecordingDetailView(RecordingBase):
         },
     )
     def delete(self, request: Request, recording_id: str) -> Response:
-        services.recording_delete(recording=self.visible_recording(request, recording_id, admin=True))
+        services.recording_delete(
+            recording=self.visible_recording(request, recording_id, admin=True), actor=actor_of(principal_of(request))
+        )
         return Response(status=204)
 
 

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 from django.conf import settings
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict, Parse, ParseError
 from google.protobuf.message import Message
 from livekit import api as lk
 from livekit.api.access_token import snake_to_lower_camel
@@ -294,15 +294,32 @@ def signed_jwt(builder: lk.AccessToken, now: datetime) -> str:
     return (signing_input + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
 
 
+class WebhookBodyInvalid(ValueError):
+    """A webhook whose signature checks out but whose body is not a LiveKit WebhookEvent."""
+
+
 def verify_webhook(body: bytes, authorization: str) -> lk_webhook.WebhookEvent:
-    """Check a LiveKit webhook (bare JWT in Authorization, sha256 of the exact body). Raises ValueError."""
+    """Check a LiveKit webhook (bare JWT in Authorization, sha256 of the exact body) and parse it.
+
+    Raises ValueError for a missing or bad signature, and WebhookBodyInvalid (a ValueError) when the signature
+    is good but the body is not a WebhookEvent: that is a malformed request, not a forgery.
+    """
     if not (settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
         raise LiveKitNotConfigured()
-    receiver = lk.WebhookReceiver(lk.TokenVerifier(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET))
+    # The SDK's WebhookReceiver does these same steps but raises one bare Exception for all of them.
     try:
-        return receiver.receive(body.decode("utf-8"), authorization)
+        claims = lk.TokenVerifier(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET).verify(authorization)
+        expected = base64.b64decode(claims.sha256 or "", validate=True)
     except Exception as exc:  # the SDK raises PyJWT errors and bare Exceptions
         raise ValueError(str(exc) or exc.__class__.__name__) from None
+    if not expected:
+        raise ValueError("sha256 was not found in the token")
+    if not hmac.compare_digest(hashlib.sha256(body).digest(), expected):
+        raise ValueError("hash mismatch")
+    try:
+        return Parse(body.decode("utf-8"), lk_webhook.WebhookEvent(), ignore_unknown_fields=True)
+    except (UnicodeDecodeError, ParseError, RecursionError) as exc:
+        raise WebhookBodyInvalid(str(exc)[:200] or "not a WebhookEvent") from None
 
 
 # --- Rooms and participants ---------------------------------------------------------------------

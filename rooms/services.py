@@ -26,6 +26,7 @@ from rooms.models import Room, RoomBan, RoomMember, RoomParticipant
 from rooms.selectors import member_user_ids, refresh_obstacles, room_get_open
 from scaiwave.api.auth import user_get_or_create
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import deletion_record
 from scaiwave.events.services import event_emit
 from scaiwave.models import Tenant
 
@@ -144,8 +145,9 @@ def room_close(*, room: Room, closed_at: datetime | None = None, reason: str = "
     return True
 
 
-def room_delete(*, room: Room) -> None:
-    """Close the LiveKit room (disconnecting everyone), then close the row (room_close).
+def room_delete(*, room: Room, actor: str) -> None:
+    """Close the LiveKit room (disconnecting everyone), then close the row (room_close); `room_deleted` names
+    the actor (scaiwave.audit).
 
     A room LiveKit no longer knows (never joined, or already finished) is closed here all the same.
     Raises the gateway's 502/503 if LiveKit cannot be reached; the row then stays open.
@@ -153,7 +155,10 @@ def room_delete(*, room: Room) -> None:
     with contextlib.suppress(gateway.LiveKitNotFound):
         gateway.room_delete(room.livekit_name)
     with transaction.atomic():
-        room_close(room=room, reason="deleted")
+        if room_close(room=room, reason="deleted"):
+            deletion_record(
+                tenant=room.tenant, type="room_deleted", object_id=room.name, actor=actor, room_key=room.name
+            )
 
 
 def room_json(room: Room, info: Any | None = None) -> dict[str, Any]:
@@ -207,7 +212,7 @@ def member_set(*, room: Room, external_id: str, power_level: int, name: str = ""
     return member, created
 
 
-def member_remove(*, room: Room, external_id: str) -> None:
+def member_remove(*, room: Room, external_id: str, actor: str) -> None:
     """Remove a member (left_at set). Raises 404 `member_not_found` if they are not a current member.
     A removed identity cannot refresh its LiveKit token for this room (token_refresh)."""
     with transaction.atomic():
@@ -220,6 +225,14 @@ def member_remove(*, room: Room, external_id: str) -> None:
             raise ProblemError(404, "member_not_found", f"{external_id!r} is not a member of this room.")
         member.left_at = timezone.now()
         member.save(update_fields=["left_at"])
+        deletion_record(
+            tenant=room.tenant,
+            type="member_removed",
+            object_id=external_id,
+            actor=actor,
+            room_key=room.name,
+            roomId=room.name,
+        )
 
 
 # --- Tokens --------------------------------------------------------------------------------------
@@ -328,7 +341,7 @@ def ingress_list(*, room: Room) -> list[dict[str, Any]]:
     return [_ingress_json(room, info) for info in gateway.ingress_list(room_name=room.livekit_name)]
 
 
-def ingress_delete(*, room: Room, ingress_id: str) -> None:
+def ingress_delete(*, room: Room, ingress_id: str, actor: str) -> None:
     """Delete one of the room's ingress endpoints; 404 `ingress_not_found` for an unknown id or one
     that belongs to another room (or tenant)."""
     try:
@@ -341,6 +354,14 @@ def ingress_delete(*, room: Room, ingress_id: str) -> None:
         gateway.ingress_delete(ingress_id)
     except gateway.LiveKitNotFound:
         raise ProblemError(404, "ingress_not_found", f"No ingress {ingress_id!r} in this room.") from None
+    deletion_record(
+        tenant=room.tenant,
+        type="ingress_deleted",
+        object_id=ingress_id,
+        actor=actor,
+        room_key=room.name,
+        roomId=room.name,
+    )
 
 
 def room_close_ingress(room: Room) -> None:

@@ -37,6 +37,7 @@ from scaiwave.api.idempotency import idempotent
 from scaiwave.api.pagination import paginate, parse_limit
 from scaiwave.api.permissions import IsTenantServer, principal_of
 from scaiwave.api.schema import PROBLEM_RESPONSES, problem
+from scaiwave.audit import actor_of
 
 NOT_FOUND = {404: problem("Room not found", "room_not_found")}
 BAD_REQUEST = {400: problem("Invalid body; `errors` lists the fields", "validation_failed")}
@@ -269,7 +270,7 @@ class RoomDetailView(RoomsAPIView):
         responses={204: None, **NOT_FOUND, **PROBLEM_RESPONSES, **UPSTREAM},
     )
     def delete(self, request: Request, room_id: str) -> Response:
-        services.room_delete(room=self.room(request, room_id))
+        services.room_delete(room=self.room(request, room_id), actor=actor_of(principal_of(request)))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -388,7 +389,9 @@ class IngressDetailView(RoomsAPIView):
         },
     )
     def delete(self, request: Request, room_id: str, ingress_id: str) -> Response:
-        services.ingress_delete(room=self.room(request, room_id), ingress_id=ingress_id)
+        services.ingress_delete(
+            room=self.room(request, room_id), ingress_id=ingress_id, actor=actor_of(principal_of(request))
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -458,5 +461,7 @@ class MemberDetailView(RoomsAPIView):
         responses={204: None, 404: problem("Room or member not found", "member_not_found"), **PROBLEM_RESPONSES},
     )
     def delete(self, request: Request, room_id: str, user_id: str) -> Response:
-        services.member_remove(room=self.room(request, room_id), external_id=user_id)
+        services.member_remove(
+            room=self.room(request, room_id), external_id=user_id, actor=actor_of(principal_of(request))
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -331,7 +331,22 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _production)
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # CORS is off unless origins are listed (browser clients calling the API directly).
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
-CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-api-key", "x-request-id"]
+# Embedded mode: pages served from this machine (any port; a playground, a dev server) may call the API.
+CORS_ALLOW_LOCAL_PAGES = env_bool("CORS_ALLOW_LOCAL_PAGES", SCAIWAVE_MODE == "embedded")
+CORS_ALLOWED_ORIGIN_REGEXES = (
+    [r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?$"] if CORS_ALLOW_LOCAL_PAGES else []
+)
+# rtcstack's browser client sends its X-RTCstack-* signature headers beside X-API-Key (which stays the
+# authentication; ScaiWave ignores them), so the preflight must let them through.
+CORS_ALLOW_HEADERS = [
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "x-api-key",
+    "x-request-id",
+    "x-rtcstack-timestamp",
+    "x-rtcstack-signature",
+]
 CORS_EXPOSE_HEADERS = ["x-request-id", "retry-after", "idempotent-replayed"]
 CORS_URLS_REGEX = r"^/(v1|api)/.*$"
 

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from scaiwave.admin_tools import run_confirmed
+from scaiwave.audit import admin_actor
 from transcription.analysis.services import uploaded_call_delete
 from transcription.models import ActionItem, Transcription, TranscriptSegment, UploadedCall
 from transcription.services import transcription_delete, transcription_requeue
@@ -57,11 +58,11 @@ class TranscriptionAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request: HttpRequest, obj: Transcription) -> None:
-        transcription_delete(transcription=obj)
+        transcription_delete(transcription=obj, actor=admin_actor(request.user))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Transcription]) -> None:
         for transcription in queryset:
-            transcription_delete(transcription=transcription)
+            transcription_delete(transcription=transcription, actor=admin_actor(request.user))
 
     @admin.action(description="Run the selected transcriptions again", permissions=["change"])
     def requeue_selected(self, request: HttpRequest, queryset: QuerySet[Transcription]) -> HttpResponse | None:
@@ -113,11 +114,11 @@ class UploadedCallAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request: HttpRequest, obj: UploadedCall) -> None:
-        uploaded_call_delete(call=obj)
+        uploaded_call_delete(call=obj, actor=admin_actor(request.user))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[UploadedCall]) -> None:
         for call in queryset:
-            uploaded_call_delete(call=call)
+            uploaded_call_delete(call=call, actor=admin_actor(request.user))
 
     @admin.display(description="summary")
     def summary(self, call: UploadedCall) -> str:

@@ -7,12 +7,14 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from rooms.services import iso_ms
 from scaiwave.api.fields import StringKeyDictField
 from transcription.models import Transcription, TranscriptSegment
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    """As document 001 writes times: UTC, milliseconds, `Z`."""
+    return iso_ms(value) if value else None
 
 
 class TranscribeRequestSerializer(serializers.Serializer):

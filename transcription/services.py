@@ -28,7 +28,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from rooms.services import iso_ms
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import deletion_record
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
@@ -195,12 +197,21 @@ def transcription_requeue(*, transcription: Transcription) -> bool:
 
 
 @transaction.atomic
-def transcription_delete(*, transcription: Transcription) -> None:
-    """Delete a transcription and all its segments (exports are rendered on request, nothing else is stored).
+def transcription_delete(*, transcription: Transcription, actor: str) -> None:
+    """Delete a transcription and all its segments (exports are rendered on request, nothing else is stored);
+    `transcription_deleted` names the actor (scaiwave.audit).
 
     A job still running notices on completion that its row is gone and stores nothing.
     """
-    Transcription.objects.filter(pk=transcription.pk).delete()
+    deleted, _ = Transcription.objects.filter(pk=transcription.pk).delete()
+    if deleted:
+        deletion_record(
+            tenant=transcription.tenant,
+            type="transcription_deleted",
+            object_id=transcription.pk,
+            actor=actor,
+            recordingId=transcription.recording_id,
+        )
 
 
 # --- Running a job ---------------------------------------------------------------------------------
@@ -441,7 +452,7 @@ def _finish(transcription_id: str, segments: list[SpeakerSegment], duration: flo
             "transcription_completed",
             duration=transcription.duration,
             segmentCount=len(rows),
-            completedAt=transcription.completed_at.isoformat().replace("+00:00", "Z"),
+            completedAt=iso_ms(transcription.completed_at),
         )
         recording = transcription.recording
         if recording is not None and recording.call_id is not None:
@@ -489,7 +500,7 @@ def _mark_failed(transcription: Transcription, error: str) -> None:
         transcription,
         "transcription_failed",
         error=transcription.error,
-        failedAt=transcription.completed_at.isoformat().replace("+00:00", "Z"),
+        failedAt=iso_ms(transcription.completed_at),
     )
 
 

@@ -20,6 +20,7 @@ from scaiwave.api.idempotency import idempotent
 from scaiwave.api.pagination import paginate, parse_limit
 from scaiwave.api.permissions import IsTenantServer, principal_of
 from scaiwave.api.schema import PROBLEM_RESPONSES, problem
+from scaiwave.audit import actor_of
 from transcription import selectors, services
 from transcription.exports import EXPORT_CONTENT_TYPES, EXPORTERS
 from transcription.models import Transcription
@@ -256,5 +257,7 @@ class TranscriptionDetailView(TranscriptionsBaseView):
         responses={204: None, 404: P_NOT_FOUND, **PROBLEM_RESPONSES},
     )
     def delete(self, request: Request, transcription_id: str) -> Response:
-        services.transcription_delete(transcription=_get_or_404(request, transcription_id))
+        services.transcription_delete(
+            transcription=_get_or_404(request, transcription_id), actor=actor_of(principal_of(request))
+        )
         return Response(status=204)

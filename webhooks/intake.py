@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from typing import Any
 
@@ -54,6 +54,24 @@ def _handlers() -> tuple[tuple[str, LiveKitHandler], ...]:
         module_name, _, attr = dotted.rpartition(".")
         loaded.append((dotted, getattr(import_module(module_name), attr)))
     return tuple(loaded)
+
+
+# createdAt (Unix seconds) may run this far ahead of our clock; further is not a clock skew but a broken or
+# forged sender, and a far-future time would make every later event look stale.
+CREATED_AT_MAX_AHEAD = timedelta(days=1)
+
+
+def livekit_event_check_time(event: lk_webhook.WebhookEvent) -> None:
+    """Raises ProblemError 400 webhook_body_invalid when createdAt is negative or implausibly far ahead
+    (99999999999999999 was a 500: beyond what datetime can hold). 0 (absent) means "now"."""
+    latest = (timezone.now() + CREATED_AT_MAX_AHEAD).timestamp()
+    if event.created_at < 0 or event.created_at > latest:
+        raise ProblemError(
+            400,
+            "webhook_body_invalid",
+            f"createdAt {event.created_at} is not a plausible time.",
+            errors={"createdAt": ["Not a plausible time."]},
+        )
 
 
 def livekit_event_store(*, body: bytes, event: lk_webhook.WebhookEvent) -> tuple[LiveKitEvent, bool]:
@@ -144,6 +162,9 @@ class LiveKitWebhookView(APIView):
         ],
         responses={
             200: IntakeAnswer,
+            400: problem(
+                "Signed, but not a LiveKit webhook event (or createdAt is impossible)", "webhook_body_invalid"
+            ),
             401: problem("Missing or bad LiveKit signature", "webhook_signature_invalid"),
             503: problem("No LiveKit is configured", "livekit_not_configured"),
         },
@@ -175,8 +196,11 @@ class LiveKitWebhookView(APIView):
             )
         try:
             event = gateway.verify_webhook(body, authorization)
+        except gateway.WebhookBodyInvalid as exc:
+            raise ProblemError(400, "webhook_body_invalid", f"The body is not a LiveKit webhook event: {exc}") from None
         except ValueError as exc:
             raise ProblemError(401, "webhook_signature_invalid", f"The LiveKit signature is not valid: {exc}") from None
+        livekit_event_check_time(event)
         record, needs_applying = livekit_event_store(body=body, event=event)
         outcome = livekit_event_apply(record=record, event=event) if needs_applying else str(record.outcome)
         return Response(

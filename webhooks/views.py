@@ -14,6 +14,7 @@ from scaiwave.api.idempotency import idempotent
 from scaiwave.api.pagination import paginate, parse_limit
 from scaiwave.api.permissions import IsTenantServer, principal_of
 from scaiwave.api.schema import PROBLEM_RESPONSES, problem
+from scaiwave.audit import actor_of
 from webhooks import selectors, services
 from webhooks.models import WebhookEndpoint
 from webhooks.serializers import (
@@ -176,7 +177,7 @@ class WebhookDetailView(WebhookBaseView):
         responses={204: None, **_NOT_FOUND, **PROBLEM_RESPONSES},
     )
     def delete(self, request: Request, webhookId: str) -> Response:
-        services.webhook_delete(endpoint=self.get_endpoint(request, webhookId))
+        services.webhook_delete(endpoint=self.get_endpoint(request, webhookId), actor=actor_of(principal_of(request)))
         return Response(status=http_status.HTTP_204_NO_CONTENT)
 
 

@@ -267,6 +267,18 @@ def test_state_for_a_non_member_is_forbidden(acme, ringing):
     assert response.json()["code"] == "SW_CALL_FORBIDDEN"
 
 
+def test_state_for_a_member_removed_from_the_room_is_forbidden(acme, standup, ringing):
+    from rooms.services import member_remove
+
+    assert acme.user("bob").get(f"/v1/calls/{ringing}").status_code == 200
+    member_remove(room=standup, external_id="bob", actor="server")
+
+    response = acme.user("bob").get(f"/v1/calls/{ringing}")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "SW_CALL_FORBIDDEN"
+
+
 def test_state_of_another_tenants_call_is_not_found(globex, ringing):
     make_room(globex, "standup", {"alice": 100})
 

@@ -7,6 +7,7 @@ from livekit import api as lk
 
 from calls.models import Call, CallParticipant
 from calls.tests.conftest import initiate, make_room
+from rooms.services import iso_ms
 from scaiwave.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def test_initiate_rings_every_other_member_with_an_invite(acme, standup, livekit
         "initiator_id": "alice",
         "initiator_name": "Alice",
         "livekit_room": call.livekit_room,
-        "expires_at": call.ring_expires_at.isoformat(),
+        "expires_at": iso_ms(call.ring_expires_at),  # one time format: UTC, milliseconds, Z
     }
     assert CallParticipant.objects.filter(call=call).count() == 4
 
@@ -106,6 +107,27 @@ def test_initiate_with_an_invalid_body_is_a_400_problem(acme, standup, livekit, 
 
     assert response.status_code == 400
     assert response.json()["code"] == "SW_CALL_INVALID_REQUEST"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"room_id": 12345, "type": "audio"},
+        {"room_id": ["standup"], "type": "audio"},
+        {"room_id": True, "type": "audio"},
+        {"room_id": "standup", "type": 1},
+    ],
+)
+def test_initiate_with_a_wrongly_typed_field_is_a_400_naming_it(acme, livekit, body):
+    make_room(acme, "12345", {"alice": 0, "bob": 0})
+    make_room(acme, "standup", {"alice": 0, "bob": 0})
+
+    response = acme.user("alice").post("/v1/calls/initiate", body, format="json")
+
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "SW_CALL_INVALID_REQUEST"
+    assert set(response.json()["errors"]) <= {"room_id", "type"}
+    assert not Call.objects.exists()
 
 
 def test_initiate_with_malformed_json_is_a_400_problem(acme, standup, livekit):

@@ -87,6 +87,40 @@ def test_invalid_bodies_are_400_problems_listing_the_fields(acme, livekit, body,
     assert not LiveCall.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "scheduled_at", ["2026-12-31T17:00:00", "2026-12-31", "2026-12-31T17:00:00.000", "2026-12-31 17:00:00Z", "17:00"]
+)
+def test_scheduled_at_without_an_offset_is_not_an_rfc3339_date_time_and_is_400(acme, livekit, scheduled_at):
+    body = {"host_user_id": "alice", "title": "AMA", "scheduled_at": scheduled_at}
+
+    response = acme.user("alice").post(URL, body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert set(response.json()["errors"]) == {"scheduled_at"}
+    assert not LiveCall.objects.exists()
+
+
+def test_scheduled_at_with_an_offset_is_the_same_instant(acme, livekit):
+    body = {"host_user_id": "alice", "title": "AMA", "scheduled_at": "2030-12-31T19:00:00+02:00"}
+    conforms(body, "request")
+
+    payload = acme.user("alice").post(URL, body, format="json").json()
+
+    assert payload["scheduled_at"] == "2030-12-31T17:00:00Z"
+
+
+@pytest.mark.parametrize("title", ["   ", "  padded  ", "\ttabbed\n"])
+def test_the_title_is_kept_exactly_as_sent(acme, livekit, title):
+    body = {"host_user_id": "alice", "title": title}
+    conforms(body, "request")
+
+    response = acme.user("alice").post(URL, body, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["title"] == title
+    assert acme.user("alice").get(f"{URL}/{response.json()['id']}").json()["title"] == title
+
+
 def test_a_user_cannot_schedule_for_someone_else(acme, livekit):
     response = acme.user("mallory").post(URL, {"host_user_id": "alice", "title": "AMA"}, format="json")
     assert response.status_code == 403

@@ -213,3 +213,16 @@ def test_without_livekit_configured_start_and_token_are_503_and_nothing_changes(
         Draft202012Validator(document_schemas()["503"]).validate(body)
         assert body["error"] == "provider_not_configured"
     assert LiveCall.objects.get(pk=call["id"]).status == LiveCall.Status.SCHEDULED
+
+
+def test_a_delete_is_recorded_with_who_did_it(acme, livekit, caplog):
+    from scaiwave.models import Event
+
+    caplog.set_level("INFO", logger="scaiwave.audit")
+    call = schedule(acme)
+
+    assert acme.user("alice").delete(f"{URL}/{call['id']}").status_code == 204
+
+    [event] = Event.objects.filter(type="live_call.deleted")
+    assert event.data["actor"] == "user:alice" and event.data["id"] == call["id"]
+    assert any(getattr(r, "actor", None) == "user:alice" for r in caplog.records if r.name == "scaiwave.audit")

@@ -173,3 +173,46 @@ def test_closing_the_room_ends_its_live_call(standup, ringing):
     call = Call.objects.get(pk=ringing)
     assert call.status == "cancelled"
     assert call.end_reason == "room_closed"
+
+
+def test_a_participants_own_mute_in_livekit_shows_as_audio_off(acme, ringing, livekit):
+    # LiveKit sends no webhook when a client mutes its own track: the state asks LiveKit for the tracks.
+    ticket = acme.user("bob").post(f"/v1/calls/{ringing}/join").json()["data"]
+    livekit.control.connect(ticket["livekit_token"])
+    room = ticket["livekit_room"]
+    track = livekit.control.publish(room, "bob", kind="audio", unpublish_on_end=False)
+    call_apply_livekit_event(lk_event("participant_joined", ringing, "bob"), None)
+    call_apply_livekit_event(track_event("track_published", ringing, "bob", track["sid"], lk_models.AUDIO), None)
+    assert acme.user("bob").get(f"/v1/calls/{ringing}").json()["data"]["participants"][0]["audio_on"] is True
+
+    livekit.control.mute(room, "bob", track["sid"], muted=True)
+
+    state = acme.user("bob").get(f"/v1/calls/{ringing}").json()["data"]
+    assert state["participants"][0]["audio_on"] is False
+    assert participant(ringing, "bob").audio_on is False
+
+    livekit.control.mute(room, "bob", track["sid"], muted=False)
+    assert acme.user("bob").get(f"/v1/calls/{ringing}").json()["data"]["participants"][0]["audio_on"] is True
+
+
+def test_a_track_muted_event_turns_audio_off(ringing):
+    call_apply_livekit_event(lk_event("participant_joined", ringing, "bob"), None)
+    call_apply_livekit_event(track_event("track_published", ringing, "bob", "TR_a", lk_models.AUDIO), None)
+
+    call_apply_livekit_event(track_event("track_muted", ringing, "bob", "TR_a", lk_models.AUDIO, muted=True), None)
+
+    assert participant(ringing, "bob").audio_on is False
+
+
+def test_the_state_of_a_call_is_served_when_livekit_is_unreachable(acme, ringing, settings):
+    call_apply_livekit_event(lk_event("participant_joined", ringing, "bob"), None)
+    call_apply_livekit_event(track_event("track_published", ringing, "bob", "TR_a", lk_models.AUDIO), None)
+    from livekit_emulator.testing import free_port
+
+    settings.LIVEKIT_URL = f"http://127.0.0.1:{free_port()}"
+    settings.LIVEKIT_TIMEOUT = 0.5
+
+    response = acme.user("bob").get(f"/v1/calls/{ringing}")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["participants"][0]["audio_on"] is True

@@ -119,3 +119,21 @@ def test_a_support_user_cannot_remove_call_participants(client, ringing, livekit
     )
     alice.refresh_from_db()
     assert alice.left_at is None
+
+
+def test_call_participants_and_timeline_entries_cannot_be_raw_deleted_in_the_admin(operator, standup, ringing):
+    from calls.models import CallParticipant, TimelineEntry
+    from calls.services import timeline_post
+
+    entry = timeline_post(room=standup, kind="note", data={})
+    participant = CallParticipant.objects.filter(call_id=ringing).first()
+    assert participant is not None
+    for url, pk, model in (
+        ("/admin/calls/callparticipant/", participant.pk, CallParticipant),
+        ("/admin/calls/timelineentry/", entry.pk, TimelineEntry),
+    ):
+        page = operator.get(url)
+        assert b'value="delete_selected"' not in page.content, url
+        operator.post(url, {"action": "delete_selected", "_selected_action": [pk], "post": "yes"})
+        assert operator.get(f"{url}{pk}/delete/").status_code == 403, url
+        assert model.objects.filter(pk=pk).exists(), url

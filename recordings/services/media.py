@@ -17,6 +17,7 @@ from django.utils import timezone
 from recordings import storage
 from recordings.models import MediaEntry, Recording, RecordingEgress
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import deletion_record
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant
 
@@ -94,9 +95,21 @@ def media_entry_register(
     )
 
 
-def media_entry_delete(*, entry: MediaEntry) -> None:
-    """Delete the stored object, then the row (document 002's rule). A storage error keeps the row."""
+def media_entry_delete(*, entry: MediaEntry, actor: str = "") -> None:
+    """Delete the stored object, then the row (document 002's rule). A storage error keeps the row.
+
+    With an `actor` (a delete of the entry on its own, e.g. from the admin) `media_deleted` names them; a
+    recording's or an uploaded call's delete records itself."""
     default_storage.delete(entry.key)
+    if actor:
+        deletion_record(
+            tenant=entry.tenant,
+            type="media_deleted",
+            object_id=entry.pk,
+            actor=actor,
+            key=entry.key,
+            source=entry.source,
+        )
     entry.delete()
 
 

@@ -33,7 +33,9 @@ from recordings.services.media import media_entry_delete
 from rooms import livekit_gateway as gateway
 from rooms.models import Room
 from rooms.selectors import member_user_ids
+from rooms.services import iso_ms
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import deletion_record
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
@@ -107,8 +109,8 @@ def recording_event_data(recording: Recording) -> dict[str, Any]:
         "callId": recording.call_id,
         "status": recording.status,
         "reason": recording.failure_reason or None,
-        "startedAt": recording.started_at.isoformat() if recording.started_at else None,
-        "stoppedAt": recording.stopped_at.isoformat() if recording.stopped_at else None,
+        "startedAt": iso_ms(recording.started_at) if recording.started_at else None,
+        "stoppedAt": iso_ms(recording.stopped_at) if recording.stopped_at else None,
     }
 
 
@@ -182,6 +184,8 @@ def recording_start(
                 livekit_room=livekit_room,
                 storage_key=info.file_results[0].filename if info.file_results else key,
                 requested_by=requested_by,
+                # When LiveKit accepted the egress: the start answer's startedAt, and every later read's.
+                started_at=timezone.now(),
             )
             egress = RecordingEgress.objects.create(
                 recording=recording, egress_id=info.egress_id, kind=RecordingEgress.Kind.ROOM_COMPOSITE
@@ -294,6 +298,10 @@ def recording_stop(*, recording: Recording) -> Recording:
         locked = Recording.objects.select_for_update(of=("self",)).select_related("room", "tenant").get(pk=recording.pk)
         if not locked.is_active:
             return locked
+        # Stopping is announced first (recording_stopped): an egress LiveKit aborts because it was stopped before
+        # it became active must still read as stopped to the client, not only as recording_failed. If LiveKit
+        # cannot be asked, the transaction (and the event) rolls back.
+        _transition(locked, Recording.Status.STOPPING)
         running = RecordingEgress.objects.select_for_update().filter(
             recording=locked, status__in=RecordingEgress.RUNNING_STATUSES
         )
@@ -302,9 +310,6 @@ def recording_stop(*, recording: Recording) -> Recording:
             info = _egress_stop_info(egress)
             if info is not None:
                 _apply_egress(locked, egress, info)
-        if locked.is_active:
-            # LiveKit accepted the stop but told us nothing new; the egress webhook will finish it.
-            _transition(locked, Recording.Status.STOPPING)
     return locked
 
 
@@ -627,12 +632,23 @@ def recordings_reconcile_egress(*, older_than_seconds: float | None = None, batc
 # --- Delete ------------------------------------------------------------------------------------
 
 
-def recording_delete(*, recording: Recording) -> None:
-    """Delete a finished recording: its stored objects first, then the rows. Raises RecordingNotFinished."""
+def recording_delete(*, recording: Recording, actor: str) -> None:
+    """Delete a finished recording: its stored objects first, then the rows; `recording_deleted` names the
+    actor (scaiwave.audit). Raises RecordingNotFinished."""
     with transaction.atomic():
-        locked = Recording.objects.select_for_update().get(pk=recording.pk)
+        locked = Recording.objects.select_for_update(of=("self",)).select_related("room", "tenant").get(pk=recording.pk)
         if not locked.is_finished:
             raise RecordingNotFinished()
         for entry in MediaEntry.objects.filter(recording=locked):
             media_entry_delete(entry=entry)
+        deletion_record(
+            tenant=locked.tenant,
+            type="recording_deleted",
+            object_id=locked.pk,
+            actor=actor,
+            room_key=locked.room.name,
+            roomId=locked.room.name,
+            callId=locked.call_id,
+            status=locked.status,
+        )
         locked.delete()

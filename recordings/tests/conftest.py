@@ -72,6 +72,14 @@ def livekit(emulator: EmulatorProcess, settings: Any) -> EmulatorProcess:
 
 
 @pytest.fixture
+def slow_egress(livekit: EmulatorProcess) -> Iterator[EmulatorProcess]:
+    """Egress stays STARTING for 5 s, so a stop lands before it is active whatever the machine's load."""
+    livekit.control.config(egress_start_delay=5.0)
+    yield livekit
+    livekit.control.config(egress_start_delay=0.3)
+
+
+@pytest.fixture
 def livekit_down(settings: Any) -> None:
     """ScaiWave pointed at a port where nothing listens."""
     settings.LIVEKIT_URL = f"http://127.0.0.1:{free_port()}"

@@ -105,7 +105,7 @@ def test_starting_while_starting_returns_the_same_recording(acme, call_id):
 
 
 @pytest.mark.django_db
-def test_stopping_twice_is_safe(acme, call_id, livekit):
+def test_stopping_twice_is_safe(acme, call_id, slow_egress):
     dave = acme.user("dave")
     recording_id = dave.post(f"/v1/calls/{call_id}/recording/start", {}, format="json").json()["data"]["id"]
 
@@ -114,7 +114,7 @@ def test_stopping_twice_is_safe(acme, call_id, livekit):
 
     assert first.status_code == 200 and second.status_code == 200
     assert first.json()["data"]["id"] == second.json()["data"]["id"] == recording_id
-    # Stopped before LiveKit began writing: LiveKit aborts it, with its reason.
+    # Stopped before LiveKit began writing: LiveKit aborts it, with its reason; it was announced as stopped first.
     assert second.json()["data"]["status"] == "aborted"
     assert second.json()["data"]["failureReason"] == "Stop called before pipeline could start"
 

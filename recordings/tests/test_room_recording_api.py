@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from recordings.models import Recording
@@ -144,3 +146,47 @@ def test_two_simultaneous_starts_make_one_recording(acme, standup, livekit):
     assert results[0][1] == results[1][1]
     assert Recording.objects.count() == 1
     assert len(livekit.control.state()["egress"]) == 1
+
+
+MS_UTC = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
+
+
+def test_a_recording_stopped_before_it_became_active_is_announced_as_stopped(acme, live_standup, slow_egress):
+    server = acme.server()
+    started = server.post("/v1/rooms/standup/recording/start").json()
+
+    stopped = server.post("/v1/rooms/standup/recording/stop")
+
+    assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
+    kinds = list(
+        Event.objects.filter(tenant=acme.tenant, type__startswith="recording_")
+        .order_by("seq")
+        .values_list("type", flat=True)
+    )
+    assert kinds[:2] == ["recording_started", "recording_stopped"], kinds
+    stopped_event = Event.objects.get(tenant=acme.tenant, type="recording_stopped")
+    assert stopped_event.data["recordingId"] == started["recordingId"]
+    assert server.get("/v1/rooms/standup/recording").json()["isRecording"] is False
+
+
+def test_times_have_one_format_and_start_and_get_agree_on_started_at(acme, live_standup, slow_egress):
+    server = acme.server()
+
+    started = server.post("/v1/rooms/standup/recording/start").json()
+    status = server.get("/v1/rooms/standup/recording").json()
+    detail = server.get(f"/v1/recordings/{started['recordingId']}").json()
+    event = Event.objects.get(tenant=acme.tenant, type="recording_started")
+
+    assert re.fullmatch(MS_UTC, started["startedAt"]), started
+    assert status["startedAt"] == started["startedAt"]
+    assert detail["startedAt"] == started["startedAt"]
+    assert event.data["startedAt"] == started["startedAt"]
+    assert re.fullmatch(MS_UTC, detail["createdAt"]), detail
+
+    stopped = server.post("/v1/rooms/standup/recording/stop").json()
+    detail = server.get(f"/v1/recordings/{started['recordingId']}").json()
+    assert re.fullmatch(MS_UTC, stopped["stoppedAt"]), stopped
+    assert detail["stoppedAt"] == stopped["stoppedAt"]
+    assert detail["startedAt"] == started["startedAt"]
+    event = Event.objects.get(tenant=acme.tenant, type="recording_stopped")
+    assert event.data["stoppedAt"] == stopped["stoppedAt"]

@@ -64,6 +64,73 @@ def test_cors_allows_configured_origins(acme, settings):
     assert response["Access-Control-Allow-Origin"] == "https://app.example"
 
 
+RTCSTACK_HEADERS = "content-type,x-api-key,x-rtcstack-timestamp,x-rtcstack-signature"
+
+
+def _preflight(client, origin: str):
+    return client.options(
+        "/v1/rooms",
+        HTTP_ORIGIN=origin,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS=RTCSTACK_HEADERS,
+    )
+
+
+@pytest.mark.django_db
+def test_the_rtcstack_browser_clients_signature_headers_pass_the_preflight(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
+
+    response = _preflight(client, "https://app.example")
+
+    assert response["Access-Control-Allow-Origin"] == "https://app.example"
+    allowed = {h.strip() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert set(RTCSTACK_HEADERS.split(",")) <= allowed
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:5173", "http://localhost:8080", "http://localhost"])
+def test_embedded_mode_lets_pages_served_from_this_machine_call_the_api(acme, client, origin):
+    preflight = _preflight(client, origin)
+    assert preflight["Access-Control-Allow-Origin"] == origin
+
+    response = acme.server().post(
+        "/v1/rooms",
+        {"name": "playground"},
+        format="json",
+        HTTP_ORIGIN=origin,
+        HTTP_X_RTCSTACK_TIMESTAMP="1767225600",
+        HTTP_X_RTCSTACK_SIGNATURE="sha256=00",
+    )
+    assert response["Access-Control-Allow-Origin"] == origin
+    assert response.status_code != 401  # X-API-Key is the authentication; the rtcstack headers are ignored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("origin", ["http://127.0.0.1.evil.example", "http://localhost.evil.example:80", "null"])
+def test_embedded_mode_does_not_let_lookalike_origins_in(client, origin):
+    assert "Access-Control-Allow-Origin" not in _preflight(client, origin)
+
+
+def test_production_mode_allows_only_the_listed_origins(tmp_path):
+    probe = (
+        "from django.conf import settings; print(settings.CORS_ALLOWED_ORIGIN_REGEXES, settings.CORS_ALLOWED_ORIGINS)"
+    )
+    production = _manage(
+        "shell",
+        "-c",
+        probe,
+        env_extra={
+            "SCAIWAVE_MODE": "production",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "scaiwave.example.com",
+            "CORS_ALLOWED_ORIGINS": "https://app.example",
+        },
+        tmp_path=tmp_path,
+    )
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.strip().splitlines()[-1] == "[] ['https://app.example']"
+
+
 @pytest.mark.django_db
 def test_html_pages_carry_security_headers(client):
     response = client.get("/admin/login/")

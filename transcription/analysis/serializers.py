@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,10 @@ DIARIZATION_NOTE = (
     "Mono recording: no diarization backend is installed, so the whole recording is one speaker. "
     "Upload a stereo recording (one party per channel) to separate the two sides."
 )
+
+
+# A week: longer than any call, far below what breaks arithmetic (1e308 seconds was once stored and echoed).
+MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -43,7 +48,7 @@ class CallMetadataSerializer(StrictSerializer):
     organization = serializers.CharField(max_length=200, required=False, allow_blank=True)
     direction = serializers.ChoiceField(choices=UploadedCall.Direction.choices, required=False)
     recordedAt = serializers.DateTimeField(required=False)
-    durationSeconds = serializers.FloatField(required=False, min_value=0)
+    durationSeconds = serializers.FloatField(required=False, min_value=0, max_value=MAX_DURATION_SECONDS)
 
     def to_internal_value(self, data: Any) -> Any:
         # CharField would turn 42 into "42": a number where text belongs is a client bug worth reporting.
@@ -57,6 +62,8 @@ class CallMetadataSerializer(StrictSerializer):
                 isinstance(data["durationSeconds"], bool) or not isinstance(data["durationSeconds"], (int, float))
             ):
                 errors["durationSeconds"] = ["Must be a number."]
+            elif isinstance(data.get("durationSeconds"), float) and not math.isfinite(data["durationSeconds"]):
+                errors["durationSeconds"] = ["Must be a finite number."]  # json.loads reads NaN and Infinity
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
@@ -89,6 +96,11 @@ class BulkDeleteSerializer(StrictSerializer):
 # --- Output ---------------------------------------------------------------------------------------
 
 
+def whole_seconds(seconds: float | None) -> int | None:
+    """Document 002 shows durations as whole seconds (`240`)."""
+    return None if seconds is None else round(seconds)
+
+
 def call_summary(call: UploadedCall) -> dict[str, Any]:
     return {
         "callId": str(call.pk),
@@ -97,7 +109,7 @@ def call_summary(call: UploadedCall) -> dict[str, Any]:
         "direction": call.direction or None,
         "status": call.status,
         "progress": call.progress,
-        "durationSeconds": call.duration_seconds,
+        "durationSeconds": whole_seconds(call.duration_seconds),
         "createdAt": iso(call.created_at),
     }
 
@@ -113,7 +125,7 @@ def call_detail(call: UploadedCall) -> dict[str, Any]:
         "contactId": call.contact_id,
         "phoneNumber": call.phone_number,
         "organization": call.organization,
-        "durationSeconds": call.duration_seconds,
+        "durationSeconds": whole_seconds(call.duration_seconds),
         "recordedAt": iso(call.recorded_at),
         "createdAt": iso(call.created_at),
         "updatedAt": iso(call.updated_at),
@@ -214,7 +226,7 @@ class CallSummarySchema(serializers.Serializer):
     direction = serializers.ChoiceField(choices=UploadedCall.Direction.choices, allow_null=True)
     status = serializers.ChoiceField(choices=UploadedCall.Status.choices)
     progress = serializers.IntegerField(help_text="percent done (0..100)")
-    durationSeconds = serializers.FloatField(allow_null=True)
+    durationSeconds = serializers.IntegerField(allow_null=True, help_text="whole seconds")
     createdAt = serializers.DateTimeField()
 
 

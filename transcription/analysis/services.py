@@ -9,6 +9,7 @@ sweep requeues it, until ANALYSIS_MAX_ATTEMPTS is spent and it FAILS with a reas
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from recordings.models import MediaEntry
 from recordings.services import media_entry_register
 from recordings.services.media import media_entry_delete
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import SYSTEM, deletion_record
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
@@ -64,10 +66,31 @@ def _queue(call_id: str) -> None:
     transaction.on_commit(lambda: uploaded_call_process_task.delay(call_id))
 
 
-def uploaded_call_replay(*, owner: TenantUser, idempotency_key: str, sha256: str) -> UploadedCall | None:
-    """The call an Idempotency-Key already made for this user (same file), or None.
+def _metadata_of(call: UploadedCall) -> CallMetadata:
+    return CallMetadata(
+        title=call.title,
+        contact_name=call.contact_name,
+        contact_id=call.contact_id,
+        phone_number=call.phone_number,
+        organization=call.organization,
+        direction=call.direction,
+        recorded_at=call.recorded_at,
+        duration_seconds=call.duration_seconds,
+    )
 
-    Raises ProblemError 422 idempotency_key_reused when the key came with a different file.
+
+def uploaded_call_replay(
+    *,
+    owner: TenantUser,
+    idempotency_key: str,
+    sha256: str,
+    metadata: CallMetadata,
+    measured_duration: float | None,
+) -> UploadedCall | None:
+    """The call an Idempotency-Key already made for this user (same file and metadata), or None.
+
+    Raises ProblemError 422 idempotency_key_reused when the key came with a different file or metadata (a replay
+    would silently drop the new metadata).
     """
     if not idempotency_key:
         return None
@@ -82,7 +105,20 @@ def uploaded_call_replay(*, owner: TenantUser, idempotency_key: str, sha256: str
             "idempotency_key_reused",
             "This Idempotency-Key was used with a different file; use a new key for a new upload.",
         )
+    if _metadata_of(existing) != _as_stored(metadata, measured_duration):
+        raise ProblemError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with different metadata; use a new key for a new upload.",
+        )
     return existing
+
+
+def _as_stored(metadata: CallMetadata, measured_duration: float | None) -> CallMetadata:
+    """The metadata as a new call stores it: the measured duration when none was sent."""
+    if metadata.duration_seconds is not None:
+        return metadata
+    return dataclasses.replace(metadata, duration_seconds=measured_duration)
 
 
 def uploaded_call_create(
@@ -96,11 +132,17 @@ def uploaded_call_create(
 ) -> tuple[UploadedCall, bool]:
     """Record an upload already in storage and queue its processing. Returns (call, created).
 
-    On an Idempotency-Key replay (same user, key and file) returns the first call and created=False; the caller
-    deletes the duplicate object. Raises ProblemError 422 idempotency_key_reused (same key, other file),
-    503 transcription_unavailable, 403 transcription_disabled.
+    On an Idempotency-Key replay (same user, key, file and metadata) returns the first call and created=False;
+    the caller deletes the duplicate object. Raises ProblemError 422 idempotency_key_reused (same key, other file
+    or metadata), 503 transcription_unavailable, 403 transcription_disabled.
     """
-    replay = uploaded_call_replay(owner=owner, idempotency_key=idempotency_key, sha256=stored.sha256)
+    replay = uploaded_call_replay(
+        owner=owner,
+        idempotency_key=idempotency_key,
+        sha256=stored.sha256,
+        metadata=metadata,
+        measured_duration=measured_duration,
+    )
     if replay is not None:
         return replay, False
     try:
@@ -125,9 +167,7 @@ def uploaded_call_create(
                 organization=metadata.organization,
                 direction=metadata.direction,
                 recorded_at=metadata.recorded_at,
-                duration_seconds=metadata.duration_seconds
-                if metadata.duration_seconds is not None
-                else measured_duration,
+                duration_seconds=_as_stored(metadata, measured_duration).duration_seconds,
                 media_entry=entry,
                 transcription=transcription,
                 idempotency_key=idempotency_key,
@@ -136,7 +176,13 @@ def uploaded_call_create(
             _queue(str(call.pk))
     except IntegrityError:
         # Two requests with the same key raced: the other one's row won the unique constraint.
-        replay = uploaded_call_replay(owner=owner, idempotency_key=idempotency_key, sha256=stored.sha256)
+        replay = uploaded_call_replay(
+            owner=owner,
+            idempotency_key=idempotency_key,
+            sha256=stored.sha256,
+            metadata=metadata,
+            measured_duration=measured_duration,
+        )
         if replay is None:
             raise
         return replay, False
@@ -414,8 +460,9 @@ class CallDeleteFailed(Exception):
     """Storage refused to delete the call's object; the call is kept (nothing is lost, retry later)."""
 
 
-def uploaded_call_delete(*, call: UploadedCall) -> None:
-    """Delete the stored object first, then the rows (media entry, transcription, call, action items).
+def uploaded_call_delete(*, call: UploadedCall, actor: str) -> None:
+    """Delete the stored object first, then the rows (media entry, transcription, call, action items);
+    `uploaded_call_deleted` names the actor (scaiwave.audit).
 
     Raises CallDeleteFailed when storage fails: the rows stay so the delete can be retried. An object deleted
     whose rows then failed to go is an orphan the media sweeper removes.
@@ -430,10 +477,12 @@ def uploaded_call_delete(*, call: UploadedCall) -> None:
     with transaction.atomic():
         if call.transcription_id:
             Transcription.objects.filter(pk=call.transcription_id).delete()
-        UploadedCall.objects.filter(pk=call.pk).delete()  # action items cascade
+        deleted, _ = UploadedCall.objects.filter(pk=call.pk).delete()  # action items cascade
+        if deleted:
+            deletion_record(tenant=call.tenant, type="uploaded_call_deleted", object_id=str(call.pk), actor=actor)
 
 
-def uploaded_calls_delete_bulk(*, owner: TenantUser, call_ids: list[str]) -> dict[str, Any]:
+def uploaded_calls_delete_bulk(*, owner: TenantUser, call_ids: list[str], actor: str) -> dict[str, Any]:
     """Delete many of one user's calls: {"deleted": n, "missing": n, "failed": [{"callId", "reason"}]}."""
     from transcription.analysis.selectors import uploaded_calls_by_ids
 
@@ -443,7 +492,7 @@ def uploaded_calls_delete_bulk(*, owner: TenantUser, call_ids: list[str]) -> dic
     failed: list[dict[str, str]] = []
     for call in found.values():
         try:
-            uploaded_call_delete(call=call)
+            uploaded_call_delete(call=call, actor=actor)
             deleted += 1
         except CallDeleteFailed:
             failed.append({"callId": str(call.pk), "reason": "storage_unavailable"})
@@ -458,7 +507,7 @@ def uploaded_calls_enforce_retention(*, now: datetime | None = None, batch: int 
         cutoff = moment - timedelta(days=tenant.retention_days)
         for call in UploadedCall.objects.filter(tenant=tenant, created_at__lt=cutoff).order_by("created_at")[:batch]:
             try:
-                uploaded_call_delete(call=call)
+                uploaded_call_delete(call=call, actor=SYSTEM)
                 deleted += 1
             except CallDeleteFailed:
                 failed += 1

@@ -85,6 +85,10 @@ class StoredUpload:
     def content_type(self) -> str:
         return AUDIO_FORMATS[self.audio_format][0]
 
+    def close(self) -> None:
+        """Django's multipart parser closes the files it collected when a later part fails; the writer is
+        already closed by then (the view's discard() deletes the object)."""
+
 
 class StorageUploadHandler(FileUploadHandler):
     """Streams the `file` part into storage under `recordings/uploads/<tenant>/<uuid><ext>`.

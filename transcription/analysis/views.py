@@ -25,6 +25,7 @@ from scaiwave.api.errors import ProblemError
 from scaiwave.api.pagination import paginate, parse_limit
 from scaiwave.api.permissions import IsTenantUser, principal_of
 from scaiwave.api.schema import PROBLEM_RESPONSES, problem
+from scaiwave.audit import actor_of
 from scaiwave.models import TenantUser
 from transcription.analysis import selectors, services
 from transcription.analysis.serializers import (
@@ -151,13 +152,26 @@ def _completed_or_422(call: UploadedCall) -> None:
         )
 
 
-def _metadata(request: Request) -> services.CallMetadata:
+def _text_part(request: Request, name: str) -> str | None:
+    """A small part's text, whether it came as a form field or as a file part (a browser sends a `Blob` of type
+    application/json as a file part). Raises ProblemError 400 when a file part is not UTF-8."""
     form: Any = request.data
-    raw: Any = form.get("metadata")
-    if raw is None and "metadata" in request.FILES:
-        raw = request.FILES["metadata"].read()
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="replace")
+    value: Any = form.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raw = value.read() if hasattr(value, "read") else value
+    if isinstance(raw, str):
+        return raw
+    try:
+        return bytes(raw).decode("utf-8")
+    except (UnicodeDecodeError, TypeError):
+        raise ProblemError(
+            400, "validation_failed", f"{name} is not UTF-8 text.", errors={name: ["Not UTF-8 text."]}
+        ) from None
+
+
+def _metadata(request: Request) -> services.CallMetadata:
+    raw = _text_part(request, "metadata")
     envelope: Any = {}
     if raw not in (None, ""):
         try:
@@ -180,7 +194,7 @@ def _metadata(request: Request) -> services.CallMetadata:
             errors={f"metadata.{name}": value for name, value in serializer.errors.items()},
         )
     data = serializer.validated_data
-    title = data.get("title") or str(form.get("title") or "")[:500]
+    title = data.get("title") or (_text_part(request, "title") or "")[:500]
     return services.CallMetadata(
         title=title,
         contact_name=data.get("contactName", ""),
@@ -379,7 +393,9 @@ class CallListView(CallsBaseView):
         serializer = BulkDeleteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.uploaded_calls_delete_bulk(
-            owner=_owner(request), call_ids=list(serializer.validated_data["callIds"])
+            owner=_owner(request),
+            call_ids=list(serializer.validated_data["callIds"]),
+            actor=actor_of(principal_of(request)),
         )
         return Response(result)
 
@@ -457,7 +473,7 @@ class CallDetailView(CallsBaseView):
     def delete(self, request: Request, call_id: str) -> Response:
         call = _call_or_404(request, call_id)
         try:
-            services.uploaded_call_delete(call=call)
+            services.uploaded_call_delete(call=call, actor=actor_of(principal_of(request)))
         except services.CallDeleteFailed:
             raise ProblemError(503, "storage_unavailable", "Object storage is unavailable; try again.") from None
         return Response(status=204)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from recordings.models import MediaEntry
 from transcription.models import Transcription, UploadedCall
@@ -190,3 +192,111 @@ def test_upload_is_503_when_no_speech_model_is_available(acme, media_root: Path,
     assert response.status_code == 503
     assert response.json()["code"] == "transcription_unavailable"
     _nothing_stored(media_root)
+
+
+def _file_part(name: str, content: bytes, content_type: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+def test_metadata_sent_as_an_application_json_file_part_is_read_like_a_text_part(acme, media_root: Path) -> None:
+    # What a browser's FormData sends for a Blob of type application/json.
+    metadata = _file_part(
+        "blob", json.dumps({"title": "From a Blob", "durationSeconds": 240}).encode(), "application/json"
+    )
+    response = acme.user("alice").post(
+        "/api/calls/analyze",
+        {"file": _file_part("call.wav", tone_wav(), "audio/wav"), "metadata": metadata},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.content
+    call = UploadedCall.objects.get(pk=response.json()["callId"])
+    assert (call.title, call.duration_seconds) == ("From a Blob", 240)
+
+
+def test_a_title_sent_as_a_file_part_is_its_text(acme, media_root: Path) -> None:
+    response = acme.user("alice").post(
+        "/api/calls/analyze",
+        {
+            "file": _file_part("call.wav", tone_wav(), "audio/wav"),
+            "title": _file_part("t", b"Weekly sync", "text/plain"),
+        },
+        format="multipart",
+    )
+    assert response.status_code == 202, response.content
+    assert UploadedCall.objects.get(pk=response.json()["callId"]).title == "Weekly sync"
+
+
+def test_a_metadata_file_part_that_is_not_utf8_is_400(acme, media_root: Path) -> None:
+    response = acme.user("alice").post(
+        "/api/calls/analyze",
+        {
+            "file": _file_part("call.wav", tone_wav(), "audio/wav"),
+            "metadata": _file_part("m", b"\xff\xfe{", "application/json"),
+        },
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "metadata" in response.json()["errors"]
+    _nothing_stored(media_root)
+
+
+def test_two_file_parts_are_400_and_nothing_is_kept(acme, media_root: Path) -> None:
+    response = acme.user("alice").post(
+        "/api/calls/analyze",
+        {
+            "file": [
+                _file_part("a.wav", tone_wav(), "audio/wav"),
+                _file_part("b.wav", tone_wav(frequency=880), "audio/wav"),
+            ]
+        },
+        format="multipart",
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_failed"
+    assert "file" in response.json()["errors"]
+    _nothing_stored(media_root)
+
+
+def test_an_idempotency_key_reused_with_the_same_file_and_other_metadata_is_422(acme, media_root: Path) -> None:
+    alice = acme.user("alice")
+    content = tone_wav()
+    first = upload(alice, content, metadata={"title": "First"}, key="upload-1")
+    assert first.status_code == 202
+    response = upload(alice, content, metadata={"title": "Second"}, key="upload-1")
+    assert response.status_code == 422
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert UploadedCall.objects.get().title == "First"
+    assert len(stored_files(media_root)) == 1
+
+
+def test_an_idempotency_key_replay_with_the_same_file_and_metadata_still_replays(acme, media_root: Path) -> None:
+    alice = acme.user("alice")
+    content = tone_wav()
+    metadata = {"title": "Same", "durationSeconds": 240, "recordedAt": "2026-05-29T13:00:00Z"}
+    first = upload(alice, content, metadata=metadata, key="upload-1")
+    again = upload(alice, content, metadata=metadata, key="upload-1")
+    assert again.status_code == 202 and again.json()["callId"] == first.json()["callId"]
+
+
+@pytest.mark.parametrize("duration", [1e308, 10**12, "Infinity", "NaN", -1])
+def test_an_absurd_duration_is_400_naming_it(acme, media_root: Path, duration) -> None:
+    raw = (
+        json.dumps({"durationSeconds": duration})
+        if not isinstance(duration, str)
+        else f'{{"durationSeconds": {duration}}}'
+    )
+    response = upload(acme.user("alice"), tone_wav(), metadata=raw)
+    assert response.status_code == 400, response.content
+    assert "metadata.durationSeconds" in response.json()["errors"]
+    _nothing_stored(media_root)
+
+
+def test_duration_seconds_is_an_integer_as_the_document_shows(acme, media_root: Path) -> None:
+    alice = acme.user("alice")
+    call_id = upload(alice, tone_wav(), metadata={"durationSeconds": 240}).json()["callId"]
+    detail = alice.get(f"/api/calls/{call_id}")
+    assert detail.content.count(b'"durationSeconds":240,') == 1, detail.content
+    listed = alice.get("/api/calls")
+    assert b'"durationSeconds":240,' in listed.content, listed.content
+    measured = upload(alice, tone_wav(2.6)).json()["callId"]
+    assert alice.get(f"/api/calls/{measured}").json()["durationSeconds"] == 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import LazySettings
 
@@ -231,3 +233,36 @@ def test_a_job_deleted_while_it_runs_stores_nothing(acme, ready_recording, stt_e
     acme.server().delete(f"/v1/transcriptions/{job.pk}")
     services._finish(job.pk, segments, duration, language)
     assert not TranscriptSegment.objects.exists()
+
+
+def test_times_are_utc_with_milliseconds_as_document_001_writes_them(acme, ready_recording) -> None:
+    ms_utc = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
+    queued = acme.server().post(f"/v1/recordings/{ready_recording.pk}/transcribe", {}, format="json").json()
+    job = _completed(ready_recording)
+    Transcription.objects.filter(pk=job.pk).update(completed_at=job.created_at)
+
+    detail = acme.server().get(f"/v1/transcriptions/{job.pk}").json()
+
+    assert re.fullmatch(ms_utc, queued["queuedAt"]), queued
+    assert re.fullmatch(ms_utc, detail["queuedAt"]) and re.fullmatch(ms_utc, detail["completedAt"]), detail
+
+
+def _traced(caplog, type_: str, actor: str) -> dict:
+    from scaiwave.models import Event
+
+    [event] = Event.objects.filter(type=type_)
+    assert event.data["actor"] == actor
+    assert any(
+        r.name == "scaiwave.audit" and getattr(r, "event", None) == type_ and getattr(r, "actor", None) == actor
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
+    return event.data
+
+
+def test_a_delete_is_recorded_with_who_did_it(acme, ready_recording, caplog) -> None:
+    caplog.set_level("INFO", logger="scaiwave.audit")
+    job = _completed(ready_recording)
+
+    assert acme.server().delete(f"/v1/transcriptions/{job.pk}").status_code == 204
+
+    assert _traced(caplog, "transcription_deleted", "server")["id"] == job.pk

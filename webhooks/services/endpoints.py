@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from scaiwave.api.errors import ProblemError
+from scaiwave.audit import deletion_record
 from scaiwave.crypto import encrypt_secret
 from scaiwave.models import Tenant
 from webhooks.events import WILDCARD, unknown_event_types
@@ -156,7 +157,7 @@ def webhook_set_enabled(*, endpoint: WebhookEndpoint, enabled: bool, reason: str
 
 
 @transaction.atomic
-def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
+def webhook_delete(*, endpoint: WebhookEndpoint, actor: str) -> None:
     """Delete an endpoint and its delivery log. Queued tasks for it find nothing and stop.
 
     The row lock makes a concurrent test send (which locks the endpoint to add its delivery) either finish
@@ -166,6 +167,7 @@ def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
     if locked is None:
         return
     Delivery.objects.filter(endpoint_id=locked.pk).delete()
+    deletion_record(tenant=locked.tenant, type="webhook_deleted", object_id=str(locked.pk), actor=actor, url=locked.url)
     locked.delete()
 
 

@@ -154,3 +154,26 @@ def test_the_intake_needs_no_scaiwave_credentials_but_ignores_them(acme):
     )
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("body", [b"this is not json", b"[1, 2, 3]", b'{"event": 7}', b"\xff\xfe not utf-8"])
+def test_a_signed_body_that_is_not_a_webhook_event_is_a_400(body):
+    response = post(body, sign_webhook(body))
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "webhook_body_invalid"
+    assert not LiveKitEvent.objects.exists()
+
+
+@pytest.mark.parametrize("created_at", ["99999999999999999", "-5", "-99999999999999999"])
+def test_a_signed_event_with_an_impossible_created_at_is_a_400(created_at):
+    body = (
+        '{"event": "room_started", "id": "EV_badtime0001", "room": {"name": "nobodys-room"}, '
+        f'"createdAt": "{created_at}"}}'
+    ).encode()
+
+    response = post(body, sign_webhook(body))
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "webhook_body_invalid"
+    assert not LiveKitEvent.objects.exists()

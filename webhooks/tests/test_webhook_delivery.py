@@ -138,7 +138,7 @@ def test_an_endpoint_deleted_while_an_event_is_dispatched_fails_nothing(acme, re
 
     def deleted_meanwhile(filters, event_type):  # runs after the endpoints were read: the delete lands here
         if WebhookEndpoint.objects.filter(pk=doomed.pk).exists():
-            webhook_delete(endpoint=WebhookEndpoint.objects.get(pk=doomed.pk))
+            webhook_delete(endpoint=WebhookEndpoint.objects.get(pk=doomed.pk), actor="server")
         return matches(filters, event_type)
 
     monkeypatch.setattr(deliveries, "filter_matches", deleted_meanwhile)
