@@ -26,7 +26,7 @@ from rooms.models import Room, RoomBan, RoomMember, RoomParticipant
 from rooms.selectors import member_user_ids, refresh_obstacles, room_get_open
 from scaiwave.api.auth import user_get_or_create
 from scaiwave.api.errors import ProblemError
-from scaiwave.events.services import event_emit
+from scaiwave.events.services import event_emit, events_room_unsubscribe
 from scaiwave.models import Tenant
 
 __all__ = [
@@ -99,7 +99,7 @@ def room_create(
                 tenant=tenant,
                 type="room_created",
                 data={"roomId": room.name, "sid": room.livekit_sid, "createdAt": iso_ms(room.created_at)},
-                room_key=room.name,
+                room_key=str(room.pk),
             )
     except IntegrityError:
         raise _room_exists(name) from None
@@ -139,8 +139,9 @@ def room_close(*, room: Room, closed_at: datetime | None = None, reason: str = "
         type="room_closed",
         data={"roomId": locked.name, "sid": locked.livekit_sid, "reason": reason, "closedAt": iso_ms(when)},
         user_ids=member_user_ids(room=locked),
-        room_key=locked.name,
+        room_key=str(locked.pk),
     )
+    events_room_unsubscribe(tenant_id=locked.tenant_id, room_key=str(locked.pk), reason="room_closed")
     return True
 
 
@@ -220,6 +221,9 @@ def member_remove(*, room: Room, external_id: str) -> None:
             raise ProblemError(404, "member_not_found", f"{external_id!r} is not a member of this room.")
         member.left_at = timezone.now()
         member.save(update_fields=["left_at"])
+        events_room_unsubscribe(
+            tenant_id=room.tenant_id, room_key=str(room.pk), reason="member_removed", user_pk=member.user_id
+        )
 
 
 # --- Tokens --------------------------------------------------------------------------------------

@@ -178,8 +178,6 @@ OUTBOX_RELAY_INTERVAL = env_float("OUTBOX_RELAY_INTERVAL", 0.1, minimum=0.01)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "events-redispatch": {"task": "scaiwave.events.redispatch", "schedule": OUTBOX_REDISPATCH_INTERVAL},
 }
-# Who may subscribe to a room's events on /v1/events ("module.function(principal, room_id) -> room_key|None").
-EVENTS_ROOM_SUBSCRIBE_CHECK = ""  # set by the rooms app section below
 # An event for more users than this is sent once to the tenant's group and filtered by each connection.
 EVENTS_TENANT_FANOUT_THRESHOLD = env_int("EVENTS_TENANT_FANOUT_THRESHOLD", 20, minimum=0)
 EVENT_SINKS = [
@@ -374,8 +372,6 @@ CELERY_BEAT_SCHEDULE["rooms-reconcile-livekit"] = {
 }
 # Closing a room deletes its ingress endpoints in LiveKit.
 ROOM_CLOSE_HANDLERS.append("rooms.services.room_close_ingress")
-# A WebSocket client may subscribe to a room's events if it is a current member.
-EVENTS_ROOM_SUBSCRIBE_CHECK = "rooms.selectors.room_subscribe_check"
 
 # --- calls ---------------------------------------------------------------------------------
 # How often beat turns ringing calls past their ring time-out into missed calls (seconds).

@@ -89,7 +89,7 @@ def test_only_a_member_may_subscribe_to_the_rooms_events(acme, globex, room):
     eve = acme.user_row("eve")
     outsider = globex.user_row("bob")
 
-    assert room_subscribe_check(principal=Principal(acme.tenant, bob), room_id="standup") == "standup"
+    assert room_subscribe_check(principal=Principal(acme.tenant, bob), room_id="standup") == str(room.pk)
     assert room_subscribe_check(principal=Principal(acme.tenant, eve), room_id="standup") is None
     assert room_subscribe_check(principal=Principal(globex.tenant, outsider), room_id="standup") is None
     assert room_subscribe_check(principal=Principal(acme.tenant, bob), room_id="other") is None
