@@ -5,11 +5,12 @@ Authenticate with `Authorization: Bearer <JWT>` or `?access_token=<JWT>`. Frames
 `{"action": "subscribe", "room_id": "<roomId>"}` to receive a room's events (for
 example live `transcription.segment`) if it is a current member. The subscription is to that room
 (by its id, not its name) and ends with an `unsubscribed` frame when the member is removed or the
-room is closed.
+room is closed. A frame that is not a JSON object gets an `error` frame; the socket stays open.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -75,6 +76,19 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         principal = getattr(self, "principal", None)
         if principal is not None and principal.user is not None and not relay_needed():
             await process_fanout().unregister(principal.tenant.pk, principal.user.pk, self)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Decode a client frame; one that is not a JSON object gets an `error` frame, and the socket stays."""
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser's stack
+            content = None
+        if not isinstance(content, dict):
+            await self.send_json(
+                {"type": "error", "data": {"code": "malformed_frame", "detail": "A frame must be a JSON object."}}
+            )
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if content.get("action") == "subscribe" and isinstance(content.get("room_id"), str):
