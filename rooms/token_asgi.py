@@ -43,9 +43,7 @@ from django.db import close_old_connections
 from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
-from rest_framework.utils import json as drf_json
 
 from rooms import services
 from rooms.serializers import TokenRequestSerializer, token_request_fast
@@ -55,6 +53,7 @@ from scaiwave.api.body_limit import ASGIApp, Receive, Scope, Send
 from scaiwave.api.errors import problem_for_exception
 from scaiwave.api.logging import request_id_var
 from scaiwave.api.middleware import log_access, request_id_for
+from scaiwave.api.parsers import JSONParser, json_loads_bounded
 from scaiwave.api.throttling import ServerKeyThrottle
 from scaiwave.models import Tenant
 
@@ -341,7 +340,7 @@ def _parsed(body: bytes, request: TokenRequest) -> Any:
         # What JSONParser does for a valid UTF-8 body, without its stream reader (a few µs); for anything it
         # would refuse, the parser itself runs below and raises its own ParseError.
         try:
-            return drf_json.loads(body.decode("utf-8"))
+            return json_loads_bounded(body.decode("utf-8"))
         except ValueError:
             pass
     return _parser.parse(io.BytesIO(body), _parser.media_type, {"encoding": request.charset})
