@@ -43,6 +43,7 @@ from rooms.models import Room, RoomMember
 from rooms.selectors import member_get, room_get_open
 from scaiwave.api.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from scaiwave.api.idempotency import idempotent
+from scaiwave.api.parsers import JSONWhateverTheType
 from scaiwave.api.permissions import IsTenantPrincipal, IsTenantServer, IsTenantUser, principal_of
 from scaiwave.api.schema import PROBLEM_RESPONSES, problem
 
@@ -139,6 +140,7 @@ def _call_problem(exc: ProblemError, call: Call) -> ProblemError:
 class CallRecordingBase(APIView):
     permission_classes = [IsTenantUser]
     problem_codes = {"400": call_errors.INVALID_REQUEST, "403": call_errors.FORBIDDEN, "404": call_errors.NOT_FOUND}
+    content_negotiation_class = JSONWhateverTheType  # document 000's curl examples label JSON as a form
 
     def authorized_call(self, request: Request, call_id: str, *, admin: bool) -> Call:
         """The tenant's call, if the caller is a member of its room (with power >= 50 for `admin`)."""
