@@ -21,6 +21,8 @@ from scaiwave.crypto import secret_digest
 from scaiwave.models import Tenant, TenantUser
 
 _USER_ALGORITHMS_EXTERNAL = ["RS256", "ES256"]
+# A user JWT is a few hundred bytes; one of a megabyte is an attack on the parser, not a credential.
+MAX_USER_TOKEN_CHARS = 8192
 # Text that PostgreSQL cannot store (NUL, a lone surrogate) or that has no place in an id or a name.
 _UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
@@ -138,6 +140,8 @@ def verify_user_token(token: str) -> tuple[Tenant, dict[str, Any]]:
     the tenant in `iss`. RS256/ES256 tokens come from an external identity provider and
     are checked against JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE.
     """
+    if len(token) > MAX_USER_TOKEN_CHARS:
+        raise AuthError(f"The bearer token is longer than {MAX_USER_TOKEN_CHARS} characters.")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -185,8 +189,18 @@ def verify_user_token(token: str) -> tuple[Tenant, dict[str, Any]]:
     raise AuthError(f"Tokens signed with {algorithm!r} are not accepted.")
 
 
+def _lifetime_checked(claims: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a token that stays valid longer than JWT_MAX_LIFETIME_SECONDS from now (`exp` in the year 9999
+    would make a leaked token a credential forever). `exp` is present and numeric: PyJWT checked it."""
+    horizon = time.time() + settings.JWT_MAX_LIFETIME_SECONDS + settings.JWT_LEEWAY_SECONDS
+    if float(claims["exp"]) > horizon:
+        raise AuthError(f"The token's lifetime exceeds {settings.JWT_MAX_LIFETIME_SECONDS} seconds.")
+    return claims
+
+
 def authenticate_user_token(token: str) -> Principal:
     tenant, claims = verify_user_token(token)
+    _lifetime_checked(claims)
     subject = claims.get("sub")
     if not text_is_clean(subject):
         raise AuthError("The token's subject is missing or invalid.")

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import jwt
@@ -39,7 +40,13 @@ def _assert_problem(status: int, content_type: str, body: bytes, expected: int |
 
 
 def asgi_request(
-    method: str, path: str, *, headers: list[tuple[bytes, bytes]] = (), body: bytes = b"", query: bytes = b""
+    method: str,
+    path: str,
+    *,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    body: bytes = b"",
+    query: bytes = b"",
+    client: str = "127.0.0.1",
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     """One request through scaiwave.asgi.application, as uvicorn hands it over (path already percent-decoded)."""
     scope = {
@@ -53,7 +60,7 @@ def asgi_request(
         "query_string": query,
         "root_path": "",
         "headers": [(b"host", b"testserver"), (b"content-length", str(len(body)).encode()), *headers],
-        "client": ("127.0.0.1", 40000),
+        "client": (client, 40000),
         "server": ("testserver", 80),
     }
     sent: list[dict[str, Any]] = []
@@ -71,8 +78,8 @@ def asgi_request(
         sent.append(message)
 
     asyncio.run(application(scope, receive, send))
-    headers = {name.lower(): value for name, value in sent[0]["headers"]}
-    return sent[0]["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])
+    answered = {name.lower(): value for name, value in sent[0]["headers"]}
+    return sent[0]["status"], answered, b"".join(m.get("body", b"") for m in sent[1:])
 
 
 # --- JSON nested past the parser's stack ---------------------------------------------------------
