@@ -27,6 +27,17 @@ def _clear_tenant_cache() -> None:
     clear_tenant_cache()
 
 
+@pytest.fixture(autouse=True)
+def _auth_failures_not_throttled(settings) -> None:
+    # Every test client calls from 127.0.0.1, and the suite's deliberate 401s would pass the per-address
+    # limit on failed authentication (scaiwave.api.auth_failures). Its own tests set a rate and an address.
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "auth_failure": "100000000/min"},
+    }
+
+
 @pytest.fixture
 def acme(db):
     from scaiwave.testing import make_tenant

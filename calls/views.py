@@ -26,6 +26,7 @@ from scaiwave.api.auth import Principal
 from scaiwave.api.errors import ProblemError
 from scaiwave.api.idempotency import idempotent
 from scaiwave.api.pagination import paginate
+from scaiwave.api.parsers import JSONWhateverTheType
 from scaiwave.api.permissions import IsTenantPrincipal, IsTenantUser, principal_of
 from scaiwave.api.schema import PROBLEM_RESPONSES, problem
 from scaiwave.models import Tenant, TenantUser
@@ -110,6 +111,7 @@ class CallsView(APIView):
 
     permission_classes = [IsTenantUser]
     problem_codes = {"400": errors.INVALID_REQUEST, "403": errors.FORBIDDEN, "404": errors.NOT_FOUND}
+    content_negotiation_class = JSONWhateverTheType  # document 000's curl examples label JSON as a form
 
 
 class CallInitiateView(CallsView):

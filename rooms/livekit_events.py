@@ -94,7 +94,7 @@ def _room_locked(livekit_name: str, *, sid: str, adopt: bool, when: datetime) ->
                 tenant=tenant,
                 type="room_created",
                 data={"roomId": room.name, "sid": sid, "createdAt": iso_ms(room.created_at)},
-                room_key=room.name,
+                room_key=str(room.pk),
             )
     except IntegrityError:
         # room_create (or another delivery) inserted it concurrently; we waited on its unique index.
@@ -151,7 +151,7 @@ def _leave(room: Room, row: RoomParticipant, *, when: datetime, reason: str) -> 
         type="participant_left",
         data={**_participant_data(room, row), "reason": reason, "leftAt": iso_ms(when)},
         user_ids=member_user_ids(room=room),
-        room_key=room.name,
+        room_key=str(room.pk),
     )
 
 
@@ -187,7 +187,7 @@ def _join(room: Room, info: lk_models.ParticipantInfo, *, when: datetime) -> boo
         type="participant_joined",
         data={**_participant_data(room, row), "joinedAt": iso_ms(joined_at)},
         user_ids=member_user_ids(room=room),
-        room_key=room.name,
+        room_key=str(room.pk),
     )
     return True
 
@@ -242,7 +242,7 @@ def _track_published(room: Room, event: lk_webhook.WebhookEvent, *, when: dateti
             "name": track.name,
         },
         user_ids=member_user_ids(room=room),
-        room_key=room.name,
+        room_key=str(room.pk),
     )
     return True
 
@@ -337,7 +337,7 @@ def _apply_ingress(event: lk_webhook.WebhookEvent) -> None:
                 "error": info.state.error,
             },
             user_ids=member_user_ids(room=room),
-            room_key=room.name,
+            room_key=str(room.pk),
         )
 
 

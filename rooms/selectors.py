@@ -72,10 +72,10 @@ def refresh_obstacles(*, tenant: Tenant, room_name: str, identity: str) -> Refre
 
 
 def room_subscribe_check(*, principal: Principal, room_id: str) -> str | None:
-    """EVENTS_ROOM_SUBSCRIBE_CHECK: a current member of the open room gets its room key; nobody else."""
+    """/v1/events: a current member of the open room gets its room key (its immutable id); nobody else."""
     if principal.user is None:
         return None
     room = room_get_open(tenant=principal.tenant, name=room_id)
     if room is None or member_get(room=room, user=principal.user) is None:
         return None
-    return room.name
+    return str(room.pk)

@@ -30,6 +30,16 @@ def _identity(value: str) -> None:
         raise serializers.ValidationError("Use 1 to 255 characters, without '/' or control characters.")
 
 
+def member_id_from_path(value: str) -> str:
+    """A member id taken from the URL, held to what the same id must be in a body (`userId`): 1 to 255
+    characters, no '/', control characters or lone surrogates. Raises ValidationError (400)."""
+    field = serializers.CharField(max_length=255, validators=[_identity], trim_whitespace=False)
+    try:
+        return str(field.run_validation(value))
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({"userId": exc.detail}) from None
+
+
 # --- Tokens -------------------------------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from rooms.selectors import member_user_ids, refresh_obstacles, room_get_open
 from scaiwave.api.auth import user_get_or_create
 from scaiwave.api.errors import ProblemError
 from scaiwave.audit import deletion_record
-from scaiwave.events.services import event_emit
+from scaiwave.events.services import event_emit, events_room_unsubscribe
 from scaiwave.models import Tenant
 
 __all__ = [
@@ -100,7 +100,7 @@ def room_create(
                 tenant=tenant,
                 type="room_created",
                 data={"roomId": room.name, "sid": room.livekit_sid, "createdAt": iso_ms(room.created_at)},
-                room_key=room.name,
+                room_key=str(room.pk),
             )
     except IntegrityError:
         raise _room_exists(name) from None
@@ -140,8 +140,9 @@ def room_close(*, room: Room, closed_at: datetime | None = None, reason: str = "
         type="room_closed",
         data={"roomId": locked.name, "sid": locked.livekit_sid, "reason": reason, "closedAt": iso_ms(when)},
         user_ids=member_user_ids(room=locked),
-        room_key=locked.name,
+        room_key=str(locked.pk),
     )
+    events_room_unsubscribe(tenant_id=locked.tenant_id, room_key=str(locked.pk), reason="room_closed")
     return True
 
 
@@ -157,7 +158,7 @@ def room_delete(*, room: Room, actor: str) -> None:
     with transaction.atomic():
         if room_close(room=room, reason="deleted"):
             deletion_record(
-                tenant=room.tenant, type="room_deleted", object_id=room.name, actor=actor, room_key=room.name
+                tenant=room.tenant, type="room_deleted", object_id=room.name, actor=actor, room_key=str(room.pk)
             )
 
 
@@ -230,8 +231,11 @@ def member_remove(*, room: Room, external_id: str, actor: str) -> None:
             type="member_removed",
             object_id=external_id,
             actor=actor,
-            room_key=room.name,
+            room_key=str(room.pk),
             roomId=room.name,
+        )
+        events_room_unsubscribe(
+            tenant_id=room.tenant_id, room_key=str(room.pk), reason="member_removed", user_pk=member.user_id
         )
 
 
@@ -359,7 +363,7 @@ def ingress_delete(*, room: Room, ingress_id: str, actor: str) -> None:
         type="ingress_deleted",
         object_id=ingress_id,
         actor=actor,
-        room_key=room.name,
+        room_key=str(room.pk),
         roomId=room.name,
     )
 

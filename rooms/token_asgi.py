@@ -43,18 +43,18 @@ from django.db import close_old_connections
 from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
-from rest_framework.utils import json as drf_json
 
 from rooms import services
 from rooms.serializers import TokenRequestSerializer, token_request_fast
 from rooms.views import TokenRefreshView, TokenView
 from scaiwave.api.auth import tenant_for_api_secret, tenant_for_api_secret_cached
+from scaiwave.api.auth_failures import auth_failure_record, auth_failures_exceeded
 from scaiwave.api.body_limit import ASGIApp, Receive, Scope, Send
 from scaiwave.api.errors import problem_for_exception
 from scaiwave.api.logging import request_id_var
 from scaiwave.api.middleware import log_access, request_id_for
+from scaiwave.api.parsers import JSONParser, json_loads_bounded
 from scaiwave.api.throttling import ServerKeyThrottle
 from scaiwave.models import Tenant
 
@@ -193,6 +193,11 @@ def _media_type(content_type: bytes) -> str:
     return content_type.decode("latin1").lower().replace(" ", "")
 
 
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def token_request_from(scope: Scope, config: _Settings) -> TokenRequest | None:
     """The request, if this handler can answer it exactly as Django and DRF would; None sends it to Django."""
     if scope.get("query_string") or scope.get("root_path") or config.passes_to_django:
@@ -203,6 +208,8 @@ def token_request_from(scope: Scope, config: _Settings) -> TokenRequest | None:
     api_key = headers.get(b"x-api-key")
     if api_key is None:
         return None  # anonymous or a user bearer token: DRF's 401/403, and user tokens create users
+    if auth_failures_exceeded(_client_address(scope)) is not None:
+        return None  # RequestIdMiddleware answers 429
     raw_type = headers.get(b"content-type", b"")
     content_type = "application/json" if raw_type == b"application/json" else _media_type(raw_type)
     if content_type not in _JSON_TYPES:
@@ -257,6 +264,8 @@ class TokenFastPath:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
         log_access(request_id=request.request_id, method="POST", path=request.path, status=status, started=started)
+        if status == 401:  # a bad API key: counted per address, as RequestIdMiddleware does for Django's answers
+            await sync_to_async(auth_failure_record, thread_sensitive=False)(_client_address(scope))
         if status >= 400:  # what django.utils.log.log_response writes for Django's answers
             level = logging.ERROR if status >= 500 else logging.WARNING
             request_logger.log(level, "%s: %s", HTTPStatus(status).phrase, request.path, extra={"status_code": status})
@@ -341,7 +350,7 @@ def _parsed(body: bytes, request: TokenRequest) -> Any:
         # What JSONParser does for a valid UTF-8 body, without its stream reader (a few µs); for anything it
         # would refuse, the parser itself runs below and raises its own ParseError.
         try:
-            return drf_json.loads(body.decode("utf-8"))
+            return json_loads_bounded(body.decode("utf-8"))
         except ValueError:
             pass
     return _parser.parse(io.BytesIO(body), _parser.media_type, {"encoding": request.charset})

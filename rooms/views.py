@@ -32,6 +32,7 @@ from rooms.serializers import (
     RoomListSerializer,
     TokenRequestSerializer,
     TokenResponseSerializer,
+    member_id_from_path,
 )
 from scaiwave.api.idempotency import idempotent
 from scaiwave.api.pagination import paginate, parse_limit
@@ -443,6 +444,7 @@ class MemberDetailView(RoomsAPIView):
         ],
     )
     def put(self, request: Request, room_id: str, user_id: str) -> Response:
+        user_id = member_id_from_path(user_id)
         room = self.room(request, room_id)
         data = _validated(MemberSetSerializer, request)
         member, created = services.member_set(
@@ -461,6 +463,7 @@ class MemberDetailView(RoomsAPIView):
         responses={204: None, 404: problem("Room or member not found", "member_not_found"), **PROBLEM_RESPONSES},
     )
     def delete(self, request: Request, room_id: str, user_id: str) -> Response:
+        user_id = member_id_from_path(user_id)
         services.member_remove(
             room=self.room(request, room_id), external_id=user_id, actor=actor_of(principal_of(request))
         )

@@ -181,8 +181,6 @@ OUTBOX_RELAY_INTERVAL = env_float("OUTBOX_RELAY_INTERVAL", 0.1, minimum=0.01)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "events-redispatch": {"task": "scaiwave.events.redispatch", "schedule": OUTBOX_REDISPATCH_INTERVAL},
 }
-# Who may subscribe to a room's events on /v1/events ("module.function(principal, room_id) -> room_key|None").
-EVENTS_ROOM_SUBSCRIBE_CHECK = ""  # set by the rooms app section below
 # An event for more users than this is sent once to the tenant's group and filtered by each connection.
 EVENTS_TENANT_FANOUT_THRESHOLD = env_int("EVENTS_TENANT_FANOUT_THRESHOLD", 20, minimum=0)
 EVENT_SINKS = [
@@ -252,6 +250,13 @@ JWT_AUDIENCE = env_str("JWT_AUDIENCE", "")
 # The tenant (by API key id) that users of the external identity provider belong to.
 JWT_JWKS_TENANT = env_str("JWT_JWKS_TENANT", "")
 JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 30, minimum=0)
+# A user token whose `exp` is further away than this is refused (a token for the year 9999 is a leaked
+# credential forever); the host app mints short-lived tokens and refreshes them (seconds).
+JWT_MAX_LIFETIME_SECONDS = env_int("JWT_MAX_LIFETIME_SECONDS", 86400, minimum=60)
+# Failed authentications (bad API key or token) per client address; past it, every attempt is 429.
+THROTTLE_AUTH_FAILURE_RATE = env_str("THROTTLE_AUTH_FAILURE_RATE", "60/min")
+# Request headers larger than this in total are refused with 431 before anything else runs.
+MAX_REQUEST_HEADER_BYTES = env_int("MAX_REQUEST_HEADER_BYTES", 64 * 1024, minimum=8192)
 IDEMPOTENCY_TTL_SECONDS = env_int("IDEMPOTENCY_TTL_SECONDS", 86400, minimum=60)
 PROBLEM_TYPE_BASE = env_str("PROBLEM_TYPE_BASE", "https://scaiwave.dev/problems").rstrip("/")
 THROTTLE_SERVER_RATE = env_str("THROTTLE_SERVER_RATE", "300000/min")
@@ -273,9 +278,13 @@ REST_FRAMEWORK = {
         "scaiwave.api.throttling.ServerKeyThrottle",
         "scaiwave.api.throttling.UserThrottle",
     ],
-    "DEFAULT_THROTTLE_RATES": {"server": THROTTLE_SERVER_RATE, "user": THROTTLE_USER_RATE},
+    "DEFAULT_THROTTLE_RATES": {
+        "server": THROTTLE_SERVER_RATE,
+        "user": THROTTLE_USER_RATE,
+        "auth_failure": THROTTLE_AUTH_FAILURE_RATE,
+    },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["scaiwave.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scaiwave.api.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -392,8 +401,6 @@ CELERY_BEAT_SCHEDULE["rooms-reconcile-livekit"] = {
 }
 # Closing a room deletes its ingress endpoints in LiveKit.
 ROOM_CLOSE_HANDLERS.append("rooms.services.room_close_ingress")
-# A WebSocket client may subscribe to a room's events if it is a current member.
-EVENTS_ROOM_SUBSCRIBE_CHECK = "rooms.selectors.room_subscribe_check"
 
 # --- calls ---------------------------------------------------------------------------------
 # How often beat turns ringing calls past their ring time-out into missed calls (seconds).

@@ -6,6 +6,10 @@ schemathesis over every operation once per credential kind: the tenant API key, 
 user, a non-member user, and none. Fails on any 5xx, any response that breaks its schema,
 and any problem body missing type/title/status/code.
 
+Before schemathesis, the hostile inputs of scripts/check_api_inputs.py (JSON nested thousands deep on
+every JSON operation, oversized tokens and headers, a lone surrogate in a JWT, path traversal, ...)
+are sent once each: a hard check, as are schemathesis's. CHECK_API_ONLY_INPUTS=1 runs only those.
+
 Time is bounded per credential kind (CHECK_API_SECONDS, default 45 s).
 """
 
@@ -23,6 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import check_api_inputs  # noqa: E402  # beside this script (sys.path[0])
+
 from livekit_emulator.testing import EmulatorProcess, free_port  # noqa: E402
 
 DATABASE_URL = os.environ.get("CHECK_API_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scaiwave_checkapi")
@@ -31,6 +37,7 @@ SECONDS = int(os.environ.get("CHECK_API_SECONDS", "45"))
 # The coverage phase is left out: schemathesis crashes inside it on this schema ("AST constructor
 # recursion depth mismatch", a hypothesis lambda-description error, not a finding about the API).
 PHASES = os.environ.get("CHECK_API_PHASES", "examples,fuzzing,stateful")
+ONLY_INPUTS = os.environ.get("CHECK_API_ONLY_INPUTS", "") == "1"
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
@@ -107,6 +114,15 @@ def main() -> int:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.2)
+            print("\n=== hostile inputs ===", flush=True)
+            held = check_api_inputs.run(
+                base, api_key=creds["api_secret"], member_token=tokens["member"], tenant_key_id=creds["api_key"]
+            )
+            for failure in held:
+                print(f"  FAILED {failure}", flush=True)
+            print(f"hostile inputs: {'all held' if not held else f'{len(held)} failed'}", flush=True)
+            if ONLY_INPUTS:
+                return 1 if held else 0
             personas = {
                 "tenant-key": ["--header", f"X-API-Key: {creds['api_secret']}"],
                 "member-user": ["--header", f"Authorization: Bearer {tokens['member']}"],
@@ -126,7 +142,7 @@ def main() -> int:
                 if subprocess.run(command, cwd=ROOT, env=run_env).returncode != 0:
                     failed.append(persona)
             print(f"\ncheck-api: {len(personas) - len(failed)} passed, {len(failed)} failed", flush=True)
-            return 1 if failed else 0
+            return 1 if failed or held else 0
         finally:
             server.terminate()
             server.wait(timeout=20)

@@ -522,7 +522,7 @@ def _emit_outcome(transcription: Transcription, event_type: str, **details: Any)
         type=event_type,
         data=data,
         user_ids=[recording.requested_by_id] if recording is not None and recording.requested_by_id else [],
-        room_key=recording.room.name if recording is not None else "",
+        room_key=str(recording.room_id) if recording is not None else "",
     )
     return data
 

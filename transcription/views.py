@@ -81,7 +81,7 @@ class _ExportNegotiation(BaseContentNegotiation):
 
 class TranscriptionsBaseView(APIView):
     permission_classes = [IsTenantServer]
-    problem_codes = {"400": "validation_failed", "404": "transcription_not_found"}
+    problem_codes = {"404": "transcription_not_found"}
 
 
 def _get_or_404(request: Request, transcription_id: str) -> Transcription:
@@ -92,7 +92,7 @@ def _get_or_404(request: Request, transcription_id: str) -> Transcription:
 
 
 class RecordingTranscribeView(TranscriptionsBaseView):
-    problem_codes = {"400": "validation_failed", "404": "recording_not_found"}
+    problem_codes = {"404": "recording_not_found"}
 
     @extend_schema(
         tags=[TAG],

@@ -117,7 +117,7 @@ def recording_event_data(recording: Recording) -> dict[str, Any]:
 def _emit(recording: Recording, type: str) -> None:
     """The tenant-wide event (room subscribers, webhooks), plus the calls surface's event for call recordings."""
     data = recording_event_data(recording)
-    event_emit(tenant=recording.tenant, type=type, data=data, room_key=recording.room.name)
+    event_emit(tenant=recording.tenant, type=type, data=data, room_key=str(recording.room_id))
     if recording.call_id and type in ("recording_started", "recording_stopped"):
         event_emit(
             tenant=recording.tenant,
@@ -646,7 +646,7 @@ def recording_delete(*, recording: Recording, actor: str) -> None:
             type="recording_deleted",
             object_id=locked.pk,
             actor=actor,
-            room_key=locked.room.name,
+            room_key=str(locked.room_id),
             roomId=locked.room.name,
             callId=locked.call_id,
             status=locked.status,

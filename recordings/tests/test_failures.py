@@ -33,7 +33,7 @@ def test_a_failed_egress_fails_the_recording_with_livekits_reason_and_an_event(
     event = Event.objects.get(tenant=acme.tenant, type="recording_failed")
     assert event.data["recordingId"] == recording_id
     assert event.data["reason"] == "pipeline crashed: out of memory"
-    assert event.room_key == "standup"
+    assert event.room_key == str(standup.pk)
     detail = acme.server().get(f"/v1/recordings/{recording_id}").json()
     assert detail["status"] == "failed" and detail["failureReason"] == "pipeline crashed: out of memory"
     # No room recording is active any more: a new one may start.

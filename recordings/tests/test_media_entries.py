@@ -139,6 +139,8 @@ def test_the_sweeper_removes_old_orphans_keeps_young_ones_and_flags_missing_obje
         ("bytes=-0", False),
         ("bytes=0-1,5-6", None),
         ("items=0-1", None),
+        pytest.param("bytes=" + "9" * 5_000 + "-", False, id="bytes=<5000 digits>-"),
+        pytest.param("bytes=0-" + "9" * 5_000, (0, 999), id="bytes=0-<5000 digits>"),
     ],
 )
 def test_range_headers(header, expected):

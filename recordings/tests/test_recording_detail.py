@@ -78,6 +78,19 @@ def test_media_redirects_to_a_signed_download(acme, ready):
     assert b"".join(download.streaming_content) == b"\x00" * 2048
 
 
+@pytest.mark.parametrize(
+    ("digits_at", "expected"), [("start", 416), ("end", 206), ("suffix", 206)], ids=["start", "end", "suffix"]
+)
+def test_a_range_with_thousands_of_digits_is_answered_not_a_500(acme, ready, digits_at, expected):
+    huge = "9" * 5_000  # int() refuses more than 4,300 digits
+    header = {"start": f"bytes={huge}-", "end": f"bytes=0-{huge}", "suffix": f"bytes=-{huge}"}[digits_at]
+    location = urlsplit(acme.user("alice").get(f"/v1/recordings/{ready.pk}/media")["Location"])
+    download = APIClient().get(f"{location.path}?{location.query}", HTTP_RANGE=header)
+    assert download.status_code == expected
+    if expected == 206:
+        assert download["Content-Range"] == "bytes 0-2047/2048"
+
+
 def test_a_tampered_or_expired_link_is_refused(acme, ready):
     entry = MediaEntry.objects.get(recording=ready)
     assert APIClient().get(f"/v1/media/{entry.pk}?expires=9999999999&sig=forged").status_code == 403

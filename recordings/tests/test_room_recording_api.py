@@ -28,7 +28,7 @@ def test_start_answers_201_with_the_egress_and_emits_recording_started(acme, liv
     assert body["egressId"].startswith("EG_") and body["startedAt"].endswith("Z")
     assert body["recordingId"].startswith("rec_")
     event = Event.objects.get(tenant=acme.tenant, type="recording_started")
-    assert event.data["egressId"] == body["egressId"] and event.room_key == "standup"
+    assert event.data["egressId"] == body["egressId"] and event.room_key == str(live_standup.pk)
 
 
 def test_start_while_recording_answers_200_already_recording_with_the_same_egress(acme, live_standup):

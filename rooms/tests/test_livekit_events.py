@@ -83,7 +83,7 @@ def test_a_join_is_mirrored_and_announced(room):
     row = RoomParticipant.objects.get(room=room)
     assert (row.identity, row.sid, row.state, row.name) == ("alice", "PA_alice", "joined", "Alice")
     [event] = events_of("participant_joined")
-    assert event.room_key == "standup"
+    assert event.room_key == str(room.pk)
     assert event.data["roomId"] == "standup"
     assert event.data["participantId"] == "alice"
 
@@ -227,7 +227,7 @@ def test_ingress_events_are_announced(room):
 
     assert [e.data["status"] for e in events_of("ingress_started")] == ["ENDPOINT_PUBLISHING"]
     assert [e.data["ingressId"] for e in events_of("ingress_stopped")] == ["IN_1"]
-    assert events_of("ingress_stopped")[0].room_key == "standup"
+    assert events_of("ingress_stopped")[0].room_key == str(room.pk)
 
 
 def test_members_receive_the_rooms_events(acme, room):

@@ -89,7 +89,7 @@ def test_only_a_member_may_subscribe_to_the_rooms_events(acme, globex, room):
     eve = acme.user_row("eve")
     outsider = globex.user_row("bob")
 
-    assert room_subscribe_check(principal=Principal(acme.tenant, bob), room_id="standup") == "standup"
+    assert room_subscribe_check(principal=Principal(acme.tenant, bob), room_id="standup") == str(room.pk)
     assert room_subscribe_check(principal=Principal(acme.tenant, eve), room_id="standup") is None
     assert room_subscribe_check(principal=Principal(globex.tenant, outsider), room_id="standup") is None
     assert room_subscribe_check(principal=Principal(acme.tenant, bob), room_id="other") is None
@@ -115,3 +115,18 @@ def test_a_removal_is_recorded_with_who_did_it(acme, room, caplog):
 
     data = _traced(caplog, "member_removed", "server")
     assert (data["id"], data["roomId"]) == ("bob", "standup")
+
+
+@pytest.mark.parametrize(
+    "user_id", ["al%00ice", "al%01ice", "al%7Fice", "x" * 10_000], ids=["nul", "control", "del", "10000-chars"]
+)
+def test_a_member_id_in_the_path_is_held_to_the_body_fields_rules(acme, room, user_id):
+    users_before = TenantUser.objects.filter(tenant=acme.tenant).count()
+    put = acme.server().put(f"/v1/rooms/standup/members/{user_id}", {"powerLevel": 0}, format="json")
+    delete = acme.server().delete(f"/v1/rooms/standup/members/{user_id}")
+
+    for response in (put, delete):
+        assert response.status_code == 400, response.content[:200]
+        assert response["Content-Type"].startswith("application/problem+json")
+        assert response.json()["code"] == "validation_failed" and "userId" in response.json()["errors"]
+    assert TenantUser.objects.filter(tenant=acme.tenant).count() == users_before

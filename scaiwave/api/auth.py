@@ -5,10 +5,11 @@ The principal is put on `request.user`; `request.auth` is the same object.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from django.conf import settings
@@ -20,6 +21,15 @@ from scaiwave.crypto import secret_digest
 from scaiwave.models import Tenant, TenantUser
 
 _USER_ALGORITHMS_EXTERNAL = ["RS256", "ES256"]
+# A user JWT is a few hundred bytes; one of a megabyte is an attack on the parser, not a credential.
+MAX_USER_TOKEN_CHARS = 8192
+# Text that PostgreSQL cannot store (NUL, a lone surrogate) or that has no place in an id or a name.
+_UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def text_is_clean(value: object, *, max_length: int = 255) -> TypeGuard[str]:
+    """A non-empty string of at most max_length characters without control or lone surrogate characters."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and _UNSAFE_TEXT.search(value) is None
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,8 @@ def verify_user_token(token: str) -> tuple[Tenant, dict[str, Any]]:
     the tenant in `iss`. RS256/ES256 tokens come from an external identity provider and
     are checked against JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE.
     """
+    if len(token) > MAX_USER_TOKEN_CHARS:
+        raise AuthError(f"The bearer token is longer than {MAX_USER_TOKEN_CHARS} characters.")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -143,7 +155,7 @@ def verify_user_token(token: str) -> tuple[Tenant, dict[str, Any]]:
         except jwt.PyJWTError:
             raise AuthError("The bearer token is not a JWT.") from None
         issuer = unverified.get("iss")
-        found = tenant_and_secret_for_key_id(issuer) if isinstance(issuer, str) and issuer else None
+        found = tenant_and_secret_for_key_id(issuer) if text_is_clean(issuer) else None
         if found is None:
             raise AuthError("The token's issuer is not a known API key.")
         tenant, secret = found
@@ -177,13 +189,24 @@ def verify_user_token(token: str) -> tuple[Tenant, dict[str, Any]]:
     raise AuthError(f"Tokens signed with {algorithm!r} are not accepted.")
 
 
+def _lifetime_checked(claims: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a token that stays valid longer than JWT_MAX_LIFETIME_SECONDS from now (`exp` in the year 9999
+    would make a leaked token a credential forever). `exp` is present and numeric: PyJWT checked it."""
+    horizon = time.time() + settings.JWT_MAX_LIFETIME_SECONDS + settings.JWT_LEEWAY_SECONDS
+    if float(claims["exp"]) > horizon:
+        raise AuthError(f"The token's lifetime exceeds {settings.JWT_MAX_LIFETIME_SECONDS} seconds.")
+    return claims
+
+
 def authenticate_user_token(token: str) -> Principal:
     tenant, claims = verify_user_token(token)
+    _lifetime_checked(claims)
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject or len(subject) > 255:
+    if not text_is_clean(subject):
         raise AuthError("The token's subject is missing or invalid.")
-    name = claims.get("name") if isinstance(claims.get("name"), str) else ""
-    user = user_get_or_create(tenant=tenant, external_id=subject, display_name=name or "")
+    name = claims.get("name")
+    # A display name that cannot be stored is ignored rather than failing the sign-in.
+    user = user_get_or_create(tenant=tenant, external_id=subject, display_name=name if text_is_clean(name) else "")
     return Principal(tenant=tenant, user=user)
 
 

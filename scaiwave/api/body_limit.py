@@ -1,4 +1,4 @@
-"""Request bodies over the limit are refused before they are read.
+"""Request bodies over the limit are refused before they are read; so are oversized headers (431).
 
 Django's ASGI handler reads the whole body (spooling it to disk past FILE_UPLOAD_MAX_MEMORY_SIZE) before any
 middleware runs, and its own size check trusts Content-Length, so a chunked body without one was read to the end
@@ -49,9 +49,17 @@ def _declared_length(scope: Scope) -> int | None:
 
 async def _refuse(send: Send, limit: int) -> None:
     response = problem_json_response(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
+    await _send_problem(send, response)
+
+
+async def _send_problem(send: Send, response: Any) -> None:
     headers = [(b"content-type", response["Content-Type"].encode()), (b"connection", b"close")]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": response.content})
+
+
+def _header_bytes(scope: Scope) -> int:
+    return sum(len(name) + len(value) for name, value in scope.get("headers", ())) + len(scope.get("query_string", b""))
 
 
 class BodySizeLimit:
@@ -63,6 +71,19 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        header_limit = int(settings.MAX_REQUEST_HEADER_BYTES)
+        if _header_bytes(scope) > header_limit:
+            # A 16 MB header or a megabyte-long token would otherwise be parsed and carried through every layer.
+            await _send_problem(
+                send,
+                problem_json_response(
+                    431,
+                    "request_header_fields_too_large",
+                    f"The request's headers and query are larger than {header_limit} bytes.",
+                    title="Request Header Fields Too Large",
+                ),
+            )
             return
         limit = body_limit_for(scope.get("path", ""))
         declared = _declared_length(scope)

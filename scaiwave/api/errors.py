@@ -17,6 +17,7 @@ from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http_status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 logger = logging.getLogger("scaiwave.errors")
@@ -135,7 +136,13 @@ def _detail_text(detail: Any) -> str:
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     view = context.get("view")
     overrides: dict[str, str] = getattr(view, "problem_codes", {}) or {}
-    is_drf_request = getattr(context.get("request"), "_request", None) is not None
+    request = context.get("request")
+    is_drf_request = getattr(request, "_request", None) is not None
+    if request is not None and is_drf_request:
+        # A problem is JSON whatever the view renders otherwise. When content negotiation itself failed
+        # (`/v1/schema?format=evil`), DRF would fall back to the view's first renderer: YAML for the schema.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = PROBLEM_CONTENT_TYPE
     return problem_for_exception(exc, overrides=overrides, www_authenticate=is_drf_request)
 
 

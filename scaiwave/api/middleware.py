@@ -1,4 +1,4 @@
-"""Request ids on every response, the body-size guard, and a JSON access log line."""
+"""Request ids on every response, the body-size and failed-authentication guards, and a JSON access log line."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
+from scaiwave.api.auth_failures import (
+    auth_failure_record,
+    auth_failures_exceeded,
+    client_address,
+    presents_credentials,
+)
 from scaiwave.api.body_limit import body_limit_for
 from scaiwave.api.errors import problem_json_response
 from scaiwave.api.logging import request_id_var
@@ -58,7 +64,7 @@ class RequestIdMiddleware:
             return self.__acall__(request)
         request_id, token, started = self._begin(request)
         try:
-            response = self._refuse_oversized(request) or self.get_response(request)
+            response = self._refuse_early(request) or self.get_response(request)
         finally:
             request_id_var.reset(token)
         return self._finish(request, response, request_id, started)
@@ -66,7 +72,7 @@ class RequestIdMiddleware:
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         request_id, token, started = self._begin(request)
         try:
-            response = self._refuse_oversized(request) or await self.get_response(request)
+            response = self._refuse_early(request) or await self.get_response(request)
         finally:
             request_id_var.reset(token)
         return self._finish(request, response, request_id, started)
@@ -79,6 +85,8 @@ class RequestIdMiddleware:
     @staticmethod
     def _finish(request: HttpRequest, response: HttpResponse, request_id: str, started: float) -> HttpResponse:
         response["X-Request-Id"] = request_id
+        if response.status_code == 401 and presents_credentials(request.META):
+            auth_failure_record(client_address(request))
         log_access(
             request_id=request_id,
             method=request.method or "",
@@ -86,6 +94,24 @@ class RequestIdMiddleware:
             status=response.status_code,
             started=started,
         )
+        return response
+
+    def _refuse_early(self, request: HttpRequest) -> HttpResponse | None:
+        return self._refuse_guessing(request) or self._refuse_oversized(request)
+
+    @staticmethod
+    def _refuse_guessing(request: HttpRequest) -> HttpResponse | None:
+        """429 for credentials from an address that has failed to authenticate too often (auth_failures),
+        before they are checked, so a good key learns nothing either."""
+        if not presents_credentials(request.META):
+            return None
+        wait = auth_failures_exceeded(client_address(request))
+        if wait is None:
+            return None
+        response = problem_json_response(
+            429, "rate_limited", "Too many failed authentications from this address; try again later."
+        )
+        response["Retry-After"] = str(max(1, int(wait + 0.999)))
         return response
 
     def _refuse_oversized(self, request: HttpRequest) -> HttpResponse | None:

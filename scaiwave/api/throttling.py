@@ -129,6 +129,12 @@ class _LocalTally:
             self.buckets[bucket] = (pending, last_total, last_flush)
             return last_total + pending + self.in_flight.get(bucket, 0), batch_to_send
 
+    def view(self, bucket: str) -> int:
+        """This process's view of a window's total, without counting a hit or any I/O."""
+        with self.lock:
+            pending, last_total, _ = self.buckets.get(bucket, (0, 0, 0.0))
+            return last_total + pending + self.in_flight.get(bucket, 0)
+
     def flush(self, bucket: str, hits: int, *, ttl: int) -> int:
         """Add the `hits` count() handed out to the shared counter (a Redis round trip, outside the lock, so
         other threads go on counting meanwhile) and return the new view of the total."""
@@ -187,6 +193,13 @@ class FixedWindowThrottle(BaseThrottle):
                 bucket, batch_to_send, ttl=self.window + 1
             )
         return self._decide(count, window_start, now)
+
+    def used_up(self, key: str) -> bool:
+        """Whether `key` has used this window's whole allowance, as far as this process knows (no I/O, counts
+        nothing); wait() then says how long until the next window."""
+        now = time.time()
+        window_start = int(now // self.window) * self.window
+        return not self._decide(_tally.view(self._bucket(key, window_start)) + 1, window_start, now)
 
     def _decide(self, count: int, window_start: int, now: float) -> bool:
         if count > self.limit:

@@ -17,11 +17,14 @@ from functools import lru_cache
 from importlib import import_module
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from scaiwave.events.groups import room_group, user_group
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Event, Tenant
 
@@ -56,6 +59,29 @@ def event_emit(
     seq = event.seq
     transaction.on_commit(lambda: _dispatch_after_commit(seq))
     return event
+
+
+def events_room_unsubscribe(*, tenant_id: str, room_key: str, reason: str, user_pk: int | None = None) -> None:
+    """Once the surrounding transaction commits, end subscriptions to a room on /v1/events: one user's
+    connections (a removed member, `user_pk`) or every subscriber's (a closed room, no `user_pk`).
+
+    Membership is checked when a client subscribes; this is the other half, so a removed member stops
+    receiving the room's frames. Each dropped connection gets an `unsubscribed` frame with `reason`.
+    With the in-memory channel layer (no Redis) only this process's connections are reached.
+    """
+    group = room_group(tenant_id, room_key) if user_pk is None else user_group(tenant_id, user_pk)
+    message = {"type": "room.unsubscribe", "room_key": room_key, "reason": reason}
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(group, message)
+        except Exception:  # the change is committed; the subscription outlives it until the socket closes
+            logger.exception("room unsubscribe failed", extra={"room_key": room_key})
+
+    transaction.on_commit(send)
 
 
 def _dispatch_after_commit(seq: int) -> None:

@@ -84,3 +84,24 @@ async def test_an_event_for_many_users_reaches_exactly_them_through_the_tenant_g
     assert await carol.receive_nothing(timeout=0.5)
     await alice.disconnect()
     await carol.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [{"text_data": "not json"}, {"text_data": "[" * 100_000}, {"text_data": "[1, 2]"}, {"bytes_data": b"\x00\xff"}],
+    ids=["not-json", "nested-100k", "not-an-object", "binary"],
+)
+async def test_a_frame_that_is_not_a_json_object_gets_an_error_frame_and_the_socket_stays(acme, frame, caplog):
+    communicator = WebsocketCommunicator(application, f"/v1/events?access_token={acme.user_token('alice')}")
+    assert (await communicator.connect())[0]
+    await communicator.receive_json_from(timeout=5)
+
+    await communicator.send_to(**frame)
+    error = await communicator.receive_json_from(timeout=5)
+    await communicator.send_json_to({"action": "ping"})
+    pong = await communicator.receive_json_from(timeout=5)
+
+    assert error["type"] == "error" and error["data"]["code"] == "malformed_frame"
+    assert pong == {"type": "pong", "data": {}}
+    assert not [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]
+    await communicator.disconnect()

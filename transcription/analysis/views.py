@@ -15,7 +15,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from scaiwave.api.errors import ProblemError
 from scaiwave.api.pagination import paginate, parse_limit
+from scaiwave.api.parsers import JSONParser, json_loads_bounded
 from scaiwave.api.permissions import IsTenantUser, principal_of
 from scaiwave.api.schema import PROBLEM_RESPONSES, problem
 from scaiwave.audit import actor_of
@@ -175,7 +176,7 @@ def _metadata(request: Request) -> services.CallMetadata:
     envelope: Any = {}
     if raw not in (None, ""):
         try:
-            envelope = json.loads(raw)
+            envelope = json_loads_bounded(raw)
         except ValueError:
             raise ProblemError(
                 400, "validation_failed", "metadata is not valid JSON.", errors={"metadata": ["Not valid JSON."]}

@@ -131,7 +131,7 @@ class AudioIngestConsumer(AsyncWebsocketConsumer):
         )
         layer = get_channel_layer()
         if frame is not None and layer is not None:
-            group = room_group(session.tenant_id, session.room.name)
+            group = room_group(session.tenant_id, str(session.room_id))
             # Sent from this process's event loop, where the in-memory layer's queues live too.
             asyncio.run_coroutine_threadsafe(
                 layer.group_send(group, {"type": "event.frame", "frame": frame}), self._loop

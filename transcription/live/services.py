@@ -147,7 +147,7 @@ def _degrade(transcription_id: str, detail: str) -> None:
                     "health": session.health,
                     "detail": detail,
                 },
-                room_key=session.room.name,
+                room_key=str(session.room_id),
             )
 
 
@@ -225,7 +225,7 @@ def live_start(
             tenant=tenant,
             type="transcription.started",
             data={"transcriptionId": session.pk, "roomId": room.name, "language": language},
-            room_key=room.name,
+            room_key=str(room.pk),
         )
         session_id, room_pk = session.pk, room.pk
         transaction.on_commit(lambda: _egresses_start(session_id=session_id, room_pk=room_pk, tracks=tracks))
@@ -260,7 +260,7 @@ def _mark_stopped(session: Transcription, *, reason: str = "stopped") -> None:
                 "segmentCount": session.segments.count(),
                 "reason": reason,
             },
-            room_key=session.room.name,
+            room_key=str(session.room_id),
         )
 
 
@@ -418,7 +418,7 @@ def live_segment_store(
                 "final": True,
                 **segment_as_json(segment),
             },
-            room_key=session.room.name,
+            room_key=str(session.room_id),
         )
     return segment
 

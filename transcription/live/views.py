@@ -44,7 +44,7 @@ EXAMPLE_ID = "tr_8w1k3m0q2x9c7v5b4n6z"
 
 class LiveBaseView(APIView):
     permission_classes = [IsTenantServer]
-    problem_codes = {"400": "validation_failed", "404": "room_not_found"}
+    problem_codes = {"404": "room_not_found"}
 
 
 def _invalid(errors: Any) -> ProblemError:
@@ -110,7 +110,7 @@ class LiveStartView(LiveBaseView):
 
 
 class LiveStopView(LiveBaseView):
-    problem_codes = {"400": "validation_failed", "404": "transcription_not_found"}
+    problem_codes = {"404": "transcription_not_found"}
 
     @extend_schema(
         tags=[TAG],
@@ -157,7 +157,7 @@ def _since(raw: str | None) -> datetime | None:
 
 class LiveTranscriptView(LiveBaseView):
     content_negotiation_class = _ExportNegotiation
-    problem_codes = {"400": "validation_failed", "404": "transcription_not_found"}
+    problem_codes = {"404": "transcription_not_found"}
 
     @extend_schema(
         tags=[TAG],
@@ -241,7 +241,7 @@ class LiveTranscriptView(LiveBaseView):
 
 
 class LiveSpeakersView(LiveBaseView):
-    problem_codes = {"400": "validation_failed", "404": "transcription_not_found"}
+    problem_codes = {"404": "transcription_not_found"}
 
     @extend_schema(
         tags=[TAG],

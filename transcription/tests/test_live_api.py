@@ -160,7 +160,7 @@ def test_stop_returns_the_segment_count_and_stopping_again_returns_the_same(acme
     assert stopped.json()["status"] == "stopped" and stopped.json()["segmentCount"] == 3
     assert stopped.json()["transcriptionId"] == started["transcriptionId"]
     assert again.json() == stopped.json()
-    assert Event.objects.filter(type="transcription.stopped", room_key="standup").count() == 1
+    assert Event.objects.filter(type="transcription.stopped", room_key=str(session.room_id)).count() == 1
     # A new start after a stop is a new session.
     restarted = acme.server().post("/v1/rooms/standup/transcription/start", {}, format="json").json()
     assert restarted["transcriptionId"] != started["transcriptionId"]

@@ -141,7 +141,7 @@ def test_a_drop_marks_the_session_degraded_with_the_reason_and_tells_the_room(ac
     assert "dropped 2.4 s of speech from track TR_a (alice)" in session.health_detail
     assert "behind by 8.7 s" in session.health_detail
     event = Event.objects.get(type="transcription.health")
-    assert event.room_key == "standup" and event.data["health"] == "degraded"
+    assert event.room_key == str(session.room_id) and event.data["health"] == "degraded"
 
 
 def test_utterances_of_several_speakers_waiting_together_are_decoded_in_one_window_and_split_back(

@@ -39,7 +39,7 @@ def test_a_job_completes_with_segments_progress_and_an_event(acme) -> None:
     event = Event.objects.get(tenant=acme.tenant, type="transcription_completed")
     assert event.data["transcriptionId"] == job.pk
     assert event.data["segmentCount"] == len(segments)
-    assert event.room_key == "standup"
+    assert event.room_key == str(recording.room_id)
 
 
 def test_two_participant_tracks_are_attributed_to_their_participants(acme, speech_dir: Path) -> None:
@@ -145,7 +145,7 @@ def test_a_file_that_is_not_audio_fails_the_job_with_a_reason(acme, speech_dir: 
     failed = Event.objects.get(tenant=acme.tenant, type="transcription_failed")
     assert failed.data["transcriptionId"] == job.pk and failed.data["recordingId"] == recording.pk
     assert failed.data["status"] == "failed" and failed.data["error"] == job.error
-    assert failed.data["failedAt"].endswith("Z") and failed.room_key == "standup"
+    assert failed.data["failedAt"].endswith("Z") and failed.room_key == str(recording.room_id)
 
     transcription_run_task(job.pk)  # a second delivery of the task finds the job ended: no second event
     assert Event.objects.filter(type="transcription_failed").count() == 1

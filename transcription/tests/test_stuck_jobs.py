@@ -48,7 +48,7 @@ def test_a_job_with_no_retries_left_fails_with_the_reason(acme, settings):
     assert lost.status == "failed" and "no retries are left" in lost.error and lost.completed_at is not None
     [failed] = Event.objects.filter(type="transcription_failed")
     assert failed.data["transcriptionId"] == lost.pk and failed.data["error"] == lost.error
-    assert failed.room_key == lost.recording.room.name
+    assert failed.room_key == str(lost.recording.room_id)
     assert transcriptions_recover_stuck() == 0  # a failed job is left alone: no second event
     assert Event.objects.filter(type="transcription_failed").count() == 1
 
