@@ -15,8 +15,9 @@ import json
 import logging
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -305,30 +306,53 @@ def deliveries_attempt(*, delivery_ids: list[str]) -> dict[str, str]:
     if not attempts:
         return outcomes
     sending: list[Delivery] = []
+    requests: list[SignedRequest] = []
     for delivery in Delivery.objects.select_related("endpoint").filter(pk__in=list(attempts)):
-        if delivery.endpoint.enabled:
-            sending.append(delivery)
-        else:
-            outcomes[delivery.pk] = _record_endpoint_disabled(delivery=delivery, token=token)
-    requests = [
-        _signed(endpoint=delivery.endpoint, message_id=delivery.event_id, body=bytes(delivery.payload))
-        for delivery in sending
-    ]
+        if not delivery.endpoint.enabled:
+            outcomes[delivery.pk] = _isolated(
+                delivery, partial(_record_endpoint_disabled, delivery=delivery, token=token)
+            )
+            continue
+        try:
+            request = _signed(endpoint=delivery.endpoint, message_id=delivery.event_id, body=bytes(delivery.payload))
+        except Exception as exc:  # e.g. a secret that no longer decrypts: this delivery only
+            logger.exception("could not sign a webhook delivery", extra={"delivery_id": delivery.pk})
+            unsent = SendResult(None, f"send_error: {type(exc).__name__}", "", 0)
+            outcomes[delivery.pk] = _isolated(delivery, partial(_record_one, delivery, token, unsent, attempts))
+            continue
+        sending.append(delivery)
+        requests.append(request)
     for wave in post_signed_many(requests):
         answered = [(sending[index], result) for index, result in wave if result.delivered]
         if answered:
-            outcomes.update(dict.fromkeys(_record_delivered(token=token, answered=answered), "delivered"))
+            try:
+                outcomes.update(dict.fromkeys(_record_delivered(token=token, answered=answered), "delivered"))
+            except Exception:
+                # Recorded one by one instead, so one row's trouble leaves the others' outcomes written.
+                for delivery, result in answered:
+                    outcomes[delivery.pk] = _isolated(delivery, partial(_record_one, delivery, token, result, attempts))
         for index, result in wave:
             if not result.delivered:
                 delivery = sending[index]
-                outcomes[delivery.pk] = _record(
-                    delivery_id=delivery.pk,
-                    endpoint=delivery.endpoint,
-                    token=token,
-                    result=result,
-                    attempt=attempts[delivery.pk],
-                )
+                outcomes[delivery.pk] = _isolated(delivery, partial(_record_one, delivery, token, result, attempts))
     return outcomes
+
+
+def _record_one(delivery: Delivery, token: str, result: SendResult, attempts: dict[str, int]) -> str:
+    return _record(
+        delivery_id=delivery.pk, endpoint=delivery.endpoint, token=token, result=result, attempt=attempts[delivery.pk]
+    )
+
+
+def _isolated(delivery: Delivery, record: Callable[[], str]) -> str:
+    """Write one delivery's outcome; if that fails, log it and leave the row to its lease (the sweep sends it
+    again once the lease runs out). A batch carries many endpoints' (and tenants') deliveries: one row's
+    error must never keep the others' outcomes from being written."""
+    try:
+        return record()
+    except Exception:
+        logger.exception("could not record a webhook attempt", extra={"delivery_id": delivery.pk})
+        return "skipped"
 
 
 def _record_endpoint_disabled(*, delivery: Delivery, token: str) -> str:

@@ -18,7 +18,7 @@ from scaiwave.models import Tenant
 from webhooks.events import WILDCARD, unknown_event_types
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.signing import secret_generate
-from webhooks.ssrf import BlockedTarget, check_url_for_saving
+from webhooks.ssrf import BlockedTarget, check_url_for_saving, normalized_url
 
 _MAX_URL_LENGTH = 2000
 _MIN_SECRET_LENGTH = 8
@@ -29,19 +29,23 @@ _MAX_SECRET_LENGTH = 200
 
 
 def _validated_url(url: str) -> str:
+    """The URL as it will be stored and sent (see webhooks.ssrf.normalized_url). Raises ProblemError 400."""
     url = url.strip()
-    if not url or len(url) > _MAX_URL_LENGTH:
+    try:
+        url = normalized_url(url) if url else url
+        too_long = not url or len(url) > _MAX_URL_LENGTH
+        if not too_long:
+            check_url_for_saving(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+    except BlockedTarget as exc:
+        code = "invalid_webhook_url" if exc.reason in ("invalid_url", "scheme") else "webhook_url_blocked"
+        raise ProblemError(400, code, exc.detail, errors={"url": [exc.detail]}, reason=exc.reason) from None
+    if too_long:
         raise ProblemError(
             400,
             "invalid_webhook_url",
             "url must be an http(s) URL of at most 2000 characters.",
             errors={"url": ["Invalid URL."]},
         )
-    try:
-        check_url_for_saving(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
-    except BlockedTarget as exc:
-        code = "invalid_webhook_url" if exc.reason in ("invalid_url", "scheme") else "webhook_url_blocked"
-        raise ProblemError(400, code, exc.detail, errors={"url": [exc.detail]}, reason=exc.reason) from None
     return url
 
 
