@@ -165,8 +165,18 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500, minimum=5)
+# One queue per kind of work, so none waits behind another: `calls` (ringing, ring time-outs, call state and
+# the outbox re-dispatch that carries invites), `webhooks` (outbound deliveries and their sweep), `default`
+# (egress bookkeeping, reconciles and the rest), `transcription` (speech-to-text and analysis). Every worker
+# set-up (run_stack, docker-compose, the test stacks) consumes all of WORKER_QUEUES.
+WORKER_QUEUES = ["calls", "webhooks", "default", "transcription"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"transcription.tasks.*": {"queue": "transcription"}}
+CELERY_TASK_ROUTES = {
+    "transcription.tasks.*": {"queue": "transcription"},
+    "calls.*": {"queue": "calls"},
+    "scaiwave.events.redispatch": {"queue": "calls"},
+    "webhooks.*": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # How often beat runs the outbox re-dispatcher (seconds).
 OUTBOX_REDISPATCH_INTERVAL = env_float("OUTBOX_REDISPATCH_INTERVAL", 10.0, minimum=0.5)

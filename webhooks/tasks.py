@@ -38,7 +38,7 @@ def deliver_batch(delivery_ids: list[str]) -> dict[str, int]:
     return dict(Counter(outcomes.values()))
 
 
-def broker_backlog(queue: str = "default") -> int | None:
+def broker_backlog(queue: str = "webhooks") -> int | None:
     """How many messages wait in the broker's queue, or None if the broker cannot say."""
     try:
         with current_app.connection_for_read() as connection:

@@ -10,7 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import connection
+
+
+def worker_argv() -> list[str]:
+    """One prefork process consuming every queue (settings.WORKER_QUEUES)."""
+    return [sys.executable, "-m", "celery", "-A", "scaiwave", "worker", "-c", "1", "-P", "prefork",
+            "-Q", ",".join(django_settings.WORKER_QUEUES),
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]  # fmt: skip
 
 
 @contextmanager
@@ -30,8 +38,7 @@ def celery_worker(settings: Any) -> Iterator[subprocess.Popen[bytes]]:
         "WEBHOOK_TIMEOUT": "60",
         "LOG_LEVEL": "warning",
     }
-    argv = [sys.executable, "-m", "celery", "-A", "scaiwave", "worker", "-c", "1", "-P", "prefork",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]  # fmt: skip
+    argv = worker_argv()
     worker = subprocess.Popen(
         argv, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
