@@ -456,6 +456,11 @@ WEBHOOK_SWEEP_INTERVAL = env_float("WEBHOOK_SWEEP_INTERVAL", 5.0, minimum=0.5)
 # Deliveries per task (an event's endpoints, a sweep's chunk), all sent at once: also the number of
 # sending threads per worker process.
 WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 20, minimum=1)
+# A failing endpoint gets one attempt at a time, the n-th of its streak WEBHOOK_RETRY_SCHEDULE[n] after
+# the last, at most this many seconds (docs/webhooks.md, "Failing endpoints").
+WEBHOOK_ENDPOINT_BACKOFF_MAX = env_float("WEBHOOK_ENDPOINT_BACKOFF_MAX", 300.0, minimum=0.0)
+# A sweep queues at most this many deliveries, less one per message already waiting in the webhooks queue.
+WEBHOOK_SWEEP_MAX = env_int("WEBHOOK_SWEEP_MAX", 400, minimum=1)
 EVENT_SINKS.append("webhooks.services.deliveries_create_for_event")
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": WEBHOOK_SWEEP_INTERVAL}
 

@@ -50,5 +50,4 @@ def broker_backlog(queue: str = "webhooks") -> int | None:
 
 @shared_task(name="webhooks.sweep", acks_late=True, ignore_result=True, soft_time_limit=50, time_limit=60)
 def sweep() -> int:
-    backlog = broker_backlog()
-    return deliveries_requeue_due(broker_backlogged=bool(backlog))
+    return deliveries_requeue_due(broker_backlog=broker_backlog() or 0)

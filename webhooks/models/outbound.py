@@ -51,6 +51,9 @@ class WebhookEndpoint(models.Model):
     # Failed attempts in a row, and when the streak began: auto-disable needs both N and a day.
     consecutive_failures = models.PositiveIntegerField(default=0)
     failing_since = models.DateTimeField(null=True, blank=True)
+    # While a failure streak lasts: when the endpoint's next (single) attempt may go. Its other deliveries
+    # wait, so a dead endpoint costs one request per backoff period, not one per delivery and retry.
+    retry_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

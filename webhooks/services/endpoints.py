@@ -140,6 +140,7 @@ def _mark_enabled(endpoint: WebhookEndpoint) -> None:
     endpoint.disabled_at = None
     endpoint.consecutive_failures = 0
     endpoint.failing_since = None
+    endpoint.retry_at = None
 
 
 def _mark_disabled(endpoint: WebhookEndpoint, *, reason: str) -> None:
