@@ -32,7 +32,8 @@ def message_file_name(queue: str, *, now_ns: int | None = None) -> str:
 
 
 class FifoFilesystemChannel(filesystem.Channel):
-    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
+    # kombu names the second argument `message` in the virtual base and `payload` here: they never agree.
+    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:  # type: ignore[override]
         path = os.path.join(self.data_folder_out, message_file_name(queue))
         # Written under another name and renamed into place, so a reader never takes a half-written file.
         partial = path + ".part"
