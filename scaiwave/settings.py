@@ -178,6 +178,9 @@ CELERY_TASK_ROUTES = {
     "webhooks.*": {"queue": "webhooks"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Exactly one beat runs: it holds a lock (Redis key renewed every TTL/3, or a file lock without Redis) and a
+# second beat waits for it (scaiwave/beat_lock.py). A beat that dies frees the Redis lock within the TTL.
+BEAT_LOCK_TTL = env_float("BEAT_LOCK_TTL", 30.0, minimum=3.0)
 # How often beat runs the outbox re-dispatcher (seconds).
 OUTBOX_REDISPATCH_INTERVAL = env_float("OUTBOX_REDISPATCH_INTERVAL", 10.0, minimum=0.5)
 # An undispatched event younger than this is left to its on-commit dispatch.
