@@ -33,7 +33,7 @@ from scaiwave.ids import new_id
 from scaiwave.models import Event
 from webhooks.events import TEST_EVENT_TYPE, WEBHOOK_DISABLED, filter_matches
 from webhooks.models import Delivery, WebhookEndpoint
-from webhooks.signing import signed_headers
+from webhooks.signing import rtcstack_signature, signed_headers
 from webhooks.transport import SendResult, SignedRequest, post_signed, post_signed_many
 
 logger = logging.getLogger("scaiwave.webhooks")
@@ -70,7 +70,7 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> Delivery:
         claim_token=token,
         locked_until=now + timedelta(seconds=settings.WEBHOOK_SEND_LEASE_SECONDS),
     )
-    result = _send(endpoint=endpoint, message_id=event_id, body=payload)
+    result = _send(endpoint=endpoint, message_id=event_id, body=payload, delivery_id=delivery.pk)
     _record(delivery_id=delivery.pk, endpoint=endpoint, token=token, result=result, attempt=1, retries=False)
     try:
         delivery.refresh_from_db()
@@ -380,7 +380,12 @@ def deliveries_attempt(*, delivery_ids: list[str]) -> dict[str, str]:
             )
             continue
         try:
-            request = _signed(endpoint=delivery.endpoint, message_id=delivery.event_id, body=bytes(delivery.payload))
+            request = _signed(
+                endpoint=delivery.endpoint,
+                message_id=delivery.event_id,
+                body=bytes(delivery.payload),
+                delivery_id=delivery.pk,
+            )
         except Exception as exc:  # e.g. a secret that no longer decrypts: this delivery only
             logger.exception("could not sign a webhook delivery", extra={"delivery_id": delivery.pk})
             unsent = SendResult(None, f"send_error: {type(exc).__name__}", "", 0)
@@ -449,7 +454,16 @@ def _record_endpoint_disabled(*, delivery: Delivery, token: str) -> str:
     return "dead" if written else "skipped"
 
 
-def _signed(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SignedRequest:
+def _signed(*, endpoint: WebhookEndpoint, message_id: str, body: bytes, delivery_id: str) -> SignedRequest:
+    """The request for one attempt, in the endpoint's format. `body` is the stored Standard Webhooks payload;
+    the rtcstack format re-shapes it to `{"event", "payload", "deliveryId"}` and signs that with the current
+    secret (its receivers compare one signature)."""
+    if endpoint.format == WebhookEndpoint.Format.RTCSTACK:
+        stored = json.loads(body)
+        shaped = {"event": stored["type"], "payload": stored["data"], "deliveryId": delivery_id}
+        rtc_body = json.dumps(shaped, separators=(",", ":"), ensure_ascii=False).encode()
+        signature = rtcstack_signature(secret=endpoint.secret, body=rtc_body)
+        return SignedRequest(url=endpoint.url, body=rtc_body, headers={"X-RTCstack-Signature": signature})
     headers = signed_headers(
         secrets_=endpoint.signing_secrets(),
         message_id=message_id,
@@ -459,8 +473,8 @@ def _signed(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> Signe
     return SignedRequest(url=endpoint.url, body=body, headers=headers)
 
 
-def _send(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SendResult:
-    request = _signed(endpoint=endpoint, message_id=message_id, body=body)
+def _send(*, endpoint: WebhookEndpoint, message_id: str, body: bytes, delivery_id: str) -> SendResult:
+    request = _signed(endpoint=endpoint, message_id=message_id, body=body, delivery_id=delivery_id)
     return post_signed(url=request.url, body=request.body, headers=request.headers)
 
 
