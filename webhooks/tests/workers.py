@@ -28,6 +28,9 @@ def celery_worker(settings: Any) -> Iterator[subprocess.Popen[bytes]]:
     from scaiwave.celery import app
 
     app.control.purge()
+    with app.connection_for_write() as broker:  # every queue, also those this process never sent to
+        for queue in django_settings.WORKER_QUEUES:
+            broker.default_channel.queue_purge(queue)
     db = connection.settings_dict
     env = {
         **os.environ,
