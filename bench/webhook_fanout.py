@@ -182,6 +182,8 @@ def main() -> int:
             "-A",
             "scaiwave",
             "worker",
+            "-Q",
+            "webhooks",
             "-c",
             str(args.workers),
             "-P",

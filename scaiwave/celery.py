@@ -4,15 +4,24 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import beat_init, task_postrun
+from django.conf import settings
 from django.db import close_old_connections
+
+from scaiwave.beat_lock import beat_lock_hold
+from scaiwave.broker import FifoFilesystemTransport
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scaiwave.settings")
 
 app = Celery("scaiwave")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+if settings.CELERY_BROKER_URL == "filesystem://":
+    # Embedded mode: the filesystem transport with message names that keep FIFO order (scaiwave/broker.py).
+    app.conf.broker_transport = FifoFilesystemTransport
 app.autodiscover_tasks()
 app.autodiscover_tasks(["scaiwave.events"])
+# A second beat would send every periodic task twice: each beat waits for the one beat lock first.
+beat_init.connect(beat_lock_hold, weak=False)
 
 
 @task_postrun.connect

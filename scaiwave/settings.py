@@ -168,9 +168,22 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500, minimum=5)
+# One queue per kind of work, so none waits behind another: `calls` (ringing, ring time-outs, call state and
+# the outbox re-dispatch that carries invites), `webhooks` (outbound deliveries and their sweep), `default`
+# (egress bookkeeping, reconciles and the rest), `transcription` (speech-to-text and analysis). Every worker
+# set-up (run_stack, docker-compose, the test stacks) consumes all of WORKER_QUEUES.
+WORKER_QUEUES = ["calls", "webhooks", "default", "transcription"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"transcription.tasks.*": {"queue": "transcription"}}
+CELERY_TASK_ROUTES = {
+    "transcription.tasks.*": {"queue": "transcription"},
+    "calls.*": {"queue": "calls"},
+    "scaiwave.events.redispatch": {"queue": "calls"},
+    "webhooks.*": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Exactly one beat runs: it holds a lock (Redis key renewed every TTL/3, or a file lock without Redis) and a
+# second beat waits for it (scaiwave/beat_lock.py). A beat that dies frees the Redis lock within the TTL.
+BEAT_LOCK_TTL = env_float("BEAT_LOCK_TTL", 30.0, minimum=3.0)
 # How often beat runs the outbox re-dispatcher (seconds).
 OUTBOX_REDISPATCH_INTERVAL = env_float("OUTBOX_REDISPATCH_INTERVAL", 10.0, minimum=0.5)
 # An undispatched event younger than this is left to its on-commit dispatch.
@@ -471,6 +484,11 @@ WEBHOOK_SWEEP_INTERVAL = env_float("WEBHOOK_SWEEP_INTERVAL", 5.0, minimum=0.5)
 # Deliveries per task (an event's endpoints, a sweep's chunk), all sent at once: also the number of
 # sending threads per worker process.
 WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 20, minimum=1)
+# A failing endpoint gets one attempt at a time, the n-th of its streak WEBHOOK_RETRY_SCHEDULE[n] after
+# the last, at most this many seconds (docs/webhooks.md, "Failing endpoints").
+WEBHOOK_ENDPOINT_BACKOFF_MAX = env_float("WEBHOOK_ENDPOINT_BACKOFF_MAX", 300.0, minimum=0.0)
+# A sweep queues at most this many deliveries, less one per message already waiting in the webhooks queue.
+WEBHOOK_SWEEP_MAX = env_int("WEBHOOK_SWEEP_MAX", 400, minimum=1)
 EVENT_SINKS.append("webhooks.services.deliveries_create_for_event")
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": WEBHOOK_SWEEP_INTERVAL}
 

@@ -11,6 +11,10 @@ from webhooks.models import Delivery, WebhookEndpoint
 
 MASKED_SECRET = "***"  # noqa: S105 - the mask shown instead of a secret
 
+_FORMAT_HELP = (
+    'Delivery format: "standard" (Standard Webhooks, the default) or "rtcstack" ({event, payload, deliveryId} '
+    "signed in X-RTCstack-Signature: sha256=<hex HMAC-SHA256(secret, body)>)"
+)
 _EVENTS_HELP = 'Event filter; defaults to ["*"]. Allowed: ' + ", ".join(WEBHOOK_EVENT_TYPES)
 
 
@@ -18,14 +22,21 @@ class WebhookCreateInput(serializers.Serializer):
     url = serializers.CharField(help_text="Delivery endpoint (http or https)")
     events = serializers.ListField(child=serializers.CharField(), required=False, help_text=_EVENTS_HELP)
     secret = serializers.CharField(
-        required=False, trim_whitespace=False, help_text="HMAC signing secret, whsec_<base64> (generated if omitted)"
+        required=False,
+        trim_whitespace=False,
+        help_text=(
+            "HMAC signing secret (generated if omitted). For format standard: whsec_<base64 of 16-64 bytes>; "
+            "for format rtcstack: any 8-200 characters"
+        ),
     )
+    format = serializers.ChoiceField(choices=WebhookEndpoint.Format.values, required=False, help_text=_FORMAT_HELP)
 
 
 class WebhookUpdateInput(serializers.Serializer):
     url = serializers.CharField(required=False)
     events = serializers.ListField(child=serializers.CharField(), required=False, help_text=_EVENTS_HELP)
     enabled = serializers.BooleanField(required=False)
+    format = serializers.ChoiceField(choices=WebhookEndpoint.Format.values, required=False, help_text=_FORMAT_HELP)
 
 
 class RotateSecretInput(serializers.Serializer):
@@ -38,6 +49,7 @@ class WebhookOutput(serializers.Serializer):
     id = serializers.CharField()
     url = serializers.CharField()
     events = serializers.ListField(child=serializers.CharField())
+    format = serializers.ChoiceField(choices=WebhookEndpoint.Format.values, help_text=_FORMAT_HELP)
     secret = serializers.SerializerMethodField(help_text='"***" except in the response that creates or rotates it')
     enabled = serializers.BooleanField()
     disabledReason = serializers.CharField(source="disabled_reason", allow_null=True)

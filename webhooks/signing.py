@@ -2,9 +2,13 @@
 
 `webhook-signature` is `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`;
 several signatures are separated by a space (the current and the previous secret during a
-rotation's grace period). Secrets look like `whsec_<base64 key>`; the key is the decoded part.
-A secret a client chose in another shape is used as raw UTF-8 bytes (document 001 lets
-clients pass their own).
+rotation's grace period). Secrets look like `whsec_<base64 key>`; the key is the decoded part, as
+every Standard Webhooks library reads it (the prefix is optional there too). A secret a client
+chooses for this format must have that shape (`standard_secret_problem`); rows saved before that
+rule with another shape sign with the secret's raw UTF-8 bytes.
+
+rtcstack's own format (an endpoint's `format`): the body is `{"event", "payload", "deliveryId"}` and
+`X-RTCstack-Signature: sha256=<hex HMAC-SHA256(secret's UTF-8 bytes, body)>`.
 """
 
 from __future__ import annotations
@@ -23,23 +27,42 @@ def secret_generate() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_KEY_BYTES)).decode()
 
 
+_MIN_KEY_BYTES = 16
+_MAX_KEY_BYTES = 64
+
+
+def _decoded_key(secret: str) -> bytes | None:
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True) or None
+    except (binascii.Error, ValueError):
+        return None
+
+
+def standard_secret_problem(secret: str) -> str | None:
+    """Why a client's secret cannot be a Standard Webhooks secret, or None if it can: `whsec_` (optional)
+    then standard base64 of 16 to 64 bytes, which the standardwebhooks libraries decode to the same key."""
+    key = _decoded_key(secret)
+    if key is None:
+        return "it is not whsec_ followed by base64"
+    if not _MIN_KEY_BYTES <= len(key) <= _MAX_KEY_BYTES:
+        return f"its base64 part decodes to {len(key)} bytes, not {_MIN_KEY_BYTES} to {_MAX_KEY_BYTES}"
+    return None
+
+
 def signing_key(secret: str) -> bytes:
-    """The HMAC key a secret stands for."""
-    if secret.startswith(SECRET_PREFIX):
-        encoded = secret[len(SECRET_PREFIX) :]
-        try:
-            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
-        if key:
-            return key
-    return secret.encode()
+    """The HMAC key a secret stands for (raw UTF-8 only for rows saved before secrets were checked)."""
+    return _decoded_key(secret) or secret.encode()
 
 
 def signature(*, secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{message_id}.{timestamp}.".encode() + body
     digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
+
+
+def rtcstack_signature(*, secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def signed_headers(*, secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import idna
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -93,8 +95,58 @@ def address_block_reason(address: IPAddress) -> str | None:
     return None
 
 
+def _refuse_unsendable_characters(url: str) -> None:
+    """Control characters, spaces and other invisible characters cannot go into a request line.
+
+    urlsplit silently drops tab, CR and LF (so `http://host/x\\r\\nX: 1` looked valid) while the HTTP
+    client refuses the URL at send time: the URL is refused whole, never cleaned up into another one."""
+    for position, char in enumerate(url):
+        if char.isspace() or not char.isprintable():
+            raise BlockedTarget(
+                "invalid_url",
+                f"The URL holds a control character, space or invisible character ({char!r} at position {position}).",
+            )
+
+
+# Printable ASCII is kept as given (percent-escapes included); anything else in the path, query and
+# fragment is percent-encoded as UTF-8, as browsers send it.
+_ASCII_KEPT = "".join(chr(code) for code in range(0x21, 0x7F))
+
+
+def normalized_url(url: str) -> str:
+    """The URL as it is stored and sent: a unicode host IDNA-encoded (UTS 46), other non-ASCII characters
+    percent-encoded. Raises BlockedTarget("invalid_url") for what cannot be sent: control characters,
+    spaces, a host IDNA refuses, and whatever `url_parts` refuses."""
+    _refuse_unsendable_characters(url)
+    if url.isascii():
+        url_parts(url)
+        return url
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise BlockedTarget("invalid_url", "The URL cannot be parsed.") from None
+    host = parts.hostname or ""
+    if "@" in parts.netloc or not host:
+        url_parts(url)  # raises: credentials, or no host
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            raise BlockedTarget("invalid_url", "The URL's host is not a valid internationalized name.") from None
+    netloc = host if port is None else f"{host}:{port}"
+    path, query, fragment = (quote(part, safe=_ASCII_KEPT) for part in (parts.path, parts.query, parts.fragment))
+    normalized = urlunsplit((parts.scheme, netloc, path, query, fragment))
+    url_parts(normalized)
+    return normalized
+
+
 def url_parts(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of an http(s) URL; raises BlockedTarget for anything else."""
+    """(scheme, host, port) of an http(s) URL; raises BlockedTarget for anything else, including a URL
+    `normalized_url` would have had to change (non-ASCII) or refused (control characters, spaces)."""
+    _refuse_unsendable_characters(url)
+    if not url.isascii():
+        raise BlockedTarget("invalid_url", "The URL holds non-ASCII characters; register it again.")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -38,7 +38,7 @@ def deliver_batch(delivery_ids: list[str]) -> dict[str, int]:
     return dict(Counter(outcomes.values()))
 
 
-def broker_backlog(queue: str = "default") -> int | None:
+def broker_backlog(queue: str = "webhooks") -> int | None:
     """How many messages wait in the broker's queue, or None if the broker cannot say."""
     try:
         with current_app.connection_for_read() as connection:
@@ -50,5 +50,4 @@ def broker_backlog(queue: str = "default") -> int | None:
 
 @shared_task(name="webhooks.sweep", acks_late=True, ignore_result=True, soft_time_limit=50, time_limit=60)
 def sweep() -> int:
-    backlog = broker_backlog()
-    return deliveries_requeue_due(broker_backlogged=bool(backlog))
+    return deliveries_requeue_due(broker_backlog=broker_backlog() or 0)

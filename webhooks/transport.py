@@ -12,6 +12,7 @@ its slowest receiver (at most WEBHOOK_TIMEOUT), not the sum of them.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
@@ -28,6 +29,8 @@ from django.conf import settings
 from webhooks.ssrf import BlockedTarget, target_for
 
 USER_AGENT = "ScaiWave-Webhooks/1.0"
+
+logger = logging.getLogger("scaiwave.webhooks")
 
 # Plain-http connections are pooled per worker process (keep-alive to busy receivers). TLS
 # connections are not: a pooled connection is keyed by address, and two names served from one
@@ -99,8 +102,22 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def post_signed(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
-    """POST `body` to `url`. Never raises for a receiver's behaviour: the result says what happened."""
+    """POST `body` to `url`. Never raises: the result says what happened.
+
+    A URL the HTTP client cannot send (stored before registration checked it) is a final failure of this
+    delivery, `invalid_url: ...`. Anything unforeseen is a retryable `send_error`, logged: one delivery's
+    trouble must not escape into the batch that carries other endpoints' deliveries.
+    """
     started = time.monotonic()
+    try:
+        return _post(url=url, body=body, headers=headers, started=started)
+    except Exception as exc:
+        logger.exception("webhook send failed unexpectedly")
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        return SendResult(None, f"send_error: {type(exc).__name__}", "", elapsed_ms)
+
+
+def _post(*, url: str, body: bytes, headers: dict[str, str], started: float) -> SendResult:
     deadline = started + settings.WEBHOOK_TIMEOUT
 
     def elapsed_ms() -> int:
@@ -108,12 +125,15 @@ def post_signed(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult
 
     try:
         target = target_for(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+        original = httpx.URL(url)
     except BlockedTarget as exc:
-        return SendResult(None, f"blocked_target: {exc.detail}", "", elapsed_ms(), blocked=True)
+        kind = "invalid_url" if exc.reason == "invalid_url" else "blocked_target"
+        return SendResult(None, f"{kind}: {exc.detail}", "", elapsed_ms(), blocked=True)
+    except httpx.InvalidURL as exc:
+        return SendResult(None, f"invalid_url: {exc}", "", elapsed_ms(), blocked=True)
     except (OSError, UnicodeError) as exc:
         return SendResult(None, f"dns_error: {exc}", "", elapsed_ms())
 
-    original = httpx.URL(url)
     default_port = 443 if target.scheme == "https" else 80
     host_part = f"[{target.host}]" if ":" in target.host else target.host
     request_headers = {
@@ -235,4 +255,11 @@ def post_signed_many(requests: list[SignedRequest]) -> Iterator[list[tuple[int, 
             late = SendResult(None, "timeout: no answer within the time limit", "", elapsed_ms)
             yield [(futures[future], late) for future in pending]
             return
-        yield [(futures[future], future.result()) for future in done]
+        yield [(futures[future], _result_of(future, started)) for future in done]
+
+
+def _result_of(future: Future[SendResult], started: float) -> SendResult:
+    try:
+        return future.result()
+    except Exception as exc:  # post_signed never raises; kept so a batch survives it if it ever did
+        return SendResult(None, f"send_error: {type(exc).__name__}", "", int((time.monotonic() - started) * 1000))

@@ -32,6 +32,7 @@ _WEBHOOK_EXAMPLE = {
     "id": "wh_3k2j4h5g6f7d8s9a0q1w",
     "url": "https://example.com/hooks/scaiwave",
     "events": ["room_created", "recording_ready"],
+    "format": "standard",
     "secret": "***",
     "enabled": True,
     "disabledReason": None,
@@ -114,7 +115,17 @@ class WebhookListView(WebhookBaseView):
                 "register",
                 value={"url": "https://example.com/hooks/scaiwave", "events": ["room_created", "recording_ready"]},
                 request_only=True,
-            )
+            ),
+            OpenApiExample(
+                "register an rtcstack-format receiver with its own secret",
+                value={
+                    "url": "https://example.com/hooks/rtcstack",
+                    "events": ["*"],
+                    "format": "rtcstack",
+                    "secret": "my-shared-secret-123",
+                },
+                request_only=True,
+            ),
         ],
         responses={
             201: OpenApiResponse(WebhookOutput, examples=[OpenApiExample("created", value=_CREATED_EXAMPLE)]),
@@ -149,7 +160,7 @@ class WebhookDetailView(WebhookBaseView):
 
     @extend_schema(
         operation_id="webhooks_update",
-        summary="Update url, events and/or enabled",
+        summary="Update url, events, format and/or enabled",
         description="Enabling a webhook that was disabled after repeated failures clears the notice.",
         tags=["webhooks"],
         parameters=[_WEBHOOK_ID],

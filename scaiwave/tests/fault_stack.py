@@ -25,6 +25,8 @@ import httpx
 from livekit_emulator.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# The stack's one worker consumes every queue (settings.WORKER_QUEUES).
+WORKER_QUEUES_ARG = "calls,webhooks,default,transcription"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -274,7 +276,7 @@ class Stack:
 
     def start_worker(self, *, failpoints: tuple[str, ...] = ()) -> ManagedProcess:
         """Start the worker; `failpoints` (scaiwave/failpoints.py) make it halt at those points."""
-        argv = [str(VENV_BIN / "celery"), "-A", "scaiwave", "worker", "-Q", "default,transcription", "-c", "1",
+        argv = [str(VENV_BIN / "celery"), "-A", "scaiwave", "worker", "-Q", WORKER_QUEUES_ARG, "-c", "1",
                 "--pool", "prefork", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "-n", f"faults-{time.monotonic_ns()}@%h"]  # fmt: skip
         env = {**self.env, "SCAIWAVE_FAILPOINTS": ",".join(failpoints)}

@@ -32,15 +32,20 @@ def _default_events() -> list[str]:
 
 
 class WebhookEndpoint(models.Model):
-    """A URL that receives signed event deliveries.
+    """A URL that receives signed event deliveries, in Standard Webhooks form or rtcstack's own.
 
     The signing secret is encrypted at rest (it must be recoverable to sign). During a
     rotation's grace period the previous secret signs too, so receivers can switch over.
     """
 
+    class Format(models.TextChoices):
+        STANDARD = "standard", "Standard Webhooks (webhook-id/-timestamp/-signature headers)"
+        RTCSTACK = "rtcstack", "rtcstack ({event, payload, deliveryId}, X-RTCstack-Signature)"
+
     id = models.CharField(primary_key=True, max_length=40, default=_endpoint_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=2000)
+    format = models.CharField(max_length=16, choices=Format.choices, default=Format.STANDARD)
     events = models.JSONField(default=_default_events, help_text='event names, or ["*"] for every event')
     secret_encrypted = models.TextField()
     previous_secret_encrypted = models.TextField(blank=True, default="")
@@ -51,6 +56,9 @@ class WebhookEndpoint(models.Model):
     # Failed attempts in a row, and when the streak began: auto-disable needs both N and a day.
     consecutive_failures = models.PositiveIntegerField(default=0)
     failing_since = models.DateTimeField(null=True, blank=True)
+    # While a failure streak lasts: when the endpoint's next (single) attempt may go. Its other deliveries
+    # wait, so a dead endpoint costs one request per backoff period, not one per delivery and retry.
+    retry_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,8 +15,9 @@ import json
 import logging
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -32,7 +33,7 @@ from scaiwave.ids import new_id
 from scaiwave.models import Event
 from webhooks.events import TEST_EVENT_TYPE, WEBHOOK_DISABLED, filter_matches
 from webhooks.models import Delivery, WebhookEndpoint
-from webhooks.signing import signed_headers
+from webhooks.signing import rtcstack_signature, signed_headers
 from webhooks.transport import SendResult, SignedRequest, post_signed, post_signed_many
 
 logger = logging.getLogger("scaiwave.webhooks")
@@ -69,7 +70,7 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> Delivery:
         claim_token=token,
         locked_until=now + timedelta(seconds=settings.WEBHOOK_SEND_LEASE_SECONDS),
     )
-    result = _send(endpoint=endpoint, message_id=event_id, body=payload)
+    result = _send(endpoint=endpoint, message_id=event_id, body=payload, delivery_id=delivery.pk)
     _record(delivery_id=delivery.pk, endpoint=endpoint, token=token, result=result, attempt=1, retries=False)
     try:
         delivery.refresh_from_db()
@@ -100,7 +101,9 @@ def deliveries_create_for_event(event: Event) -> None:
     """
     endpoints = [
         endpoint
-        for endpoint in WebhookEndpoint.objects.filter(tenant_id=event.tenant_id, enabled=True).only("id", "events")
+        for endpoint in WebhookEndpoint.objects.filter(tenant_id=event.tenant_id, enabled=True).only(
+            "id", "events", "consecutive_failures"
+        )
         if filter_matches(endpoint.events, event.type)
     ]
     if not endpoints:
@@ -121,19 +124,22 @@ def deliveries_create_for_event(event: Event) -> None:
                     event_type=event.type,
                     payload=payload,
                     next_attempt_at=now,
-                    queued_at=now,
+                    # A failing endpoint's delivery is not queued: the sweep sends it when the endpoint's
+                    # backoff allows, one attempt at a time (see _claim).
+                    queued_at=None if endpoint.consecutive_failures else now,
                 )
                 for endpoint in endpoints
             ],
             ignore_conflicts=True,
         )
+        healthy = [endpoint.id for endpoint in endpoints if not endpoint.consecutive_failures]
         # Looked up by the unique (endpoint, event) key alone and filtered here: with the status in the
         # query the planner also scans the partial due index, slow while it holds dead entries (_CLAIM_SQL).
         pending = [
             pk
-            for pk, status in Delivery.objects.filter(
-                event_id=event.id, endpoint_id__in=[e.id for e in endpoints]
-            ).values_list("pk", "status")
+            for pk, status in Delivery.objects.filter(event_id=event.id, endpoint_id__in=healthy).values_list(
+                "pk", "status"
+            )
             if status == Delivery.Status.PENDING
         ]
         transaction.on_commit(lambda: _enqueue(pending))
@@ -204,42 +210,58 @@ def delivery_retry(*, delivery: Delivery) -> Delivery:
 BACKLOG_REQUEUE_FACTOR = 10
 
 
-def deliveries_requeue_due(*, batch: int = 1000, broker_backlogged: bool = False) -> int:
+def deliveries_requeue_due(*, broker_backlog: int = 0) -> int:
     """Beat: queue due pending deliveries that have no live task. Returns how many were queued.
 
-    Covers retries too far ahead for a countdown, tasks lost with the broker, and attempts whose
-    worker died (their lease ran out). Rows are taken with SKIP LOCKED, so two sweeps never
-    queue the same row at once; a duplicate task is harmless anyway. While the broker still
-    holds a backlog (`broker_backlogged`), rows queued in the last BACKLOG_REQUEUE_FACTOR x
-    WEBHOOK_REQUEUE_AFTER are assumed to be waiting in it, so a backlog is not flooded with copies;
-    older ones are queued again all the same, which bounds the wait of a row whose task was lost (a
-    sweep killed between marking rows queued and publishing them) even while the queue never empties.
+    Covers retries too far ahead for a countdown, tasks lost with the broker, attempts whose worker
+    died (their lease ran out), and failing endpoints' deliveries, which are never queued with their
+    event. Bounded: at most WEBHOOK_SWEEP_MAX deliveries, less one per message already waiting in the
+    webhooks queue (`broker_backlog`), so a sweep never queues more than the workers drain. Healthy
+    endpoints' rows come first; then one row (a probe) per failing endpoint whose backoff has run out.
+    Rows are taken with SKIP LOCKED, so two sweeps never queue the same row at once; a duplicate task
+    is harmless anyway. While the broker holds a backlog, rows queued in the last
+    BACKLOG_REQUEUE_FACTOR x WEBHOOK_REQUEUE_AFTER are assumed to be waiting in it; older ones are
+    queued again all the same, which bounds the wait of a row whose task was lost.
     """
+    limit = settings.WEBHOOK_SWEEP_MAX - broker_backlog
+    if limit <= 0:
+        return 0
     now = timezone.now()
-    requeue_after = settings.WEBHOOK_REQUEUE_AFTER * (BACKLOG_REQUEUE_FACTOR if broker_backlogged else 1)
+    requeue_after = settings.WEBHOOK_REQUEUE_AFTER * (BACKLOG_REQUEUE_FACTOR if broker_backlog > 0 else 1)
     stale = now - timedelta(seconds=requeue_after)
-    never_or_long_ago = Q(queued_at__isnull=True) | Q(queued_at__lte=stale)
+    due = (
+        Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        .filter(Q(queued_at__isnull=True) | Q(queued_at__lte=stale))
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .order_by("next_attempt_at")
+    )
     with transaction.atomic():
-        due = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-            .filter(never_or_long_ago)
-            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:batch]
+        rows = list(due.filter(endpoint__consecutive_failures=0).values_list("pk", flat=True)[:limit])
+        probes: list[str] = []
+        failing = (
+            WebhookEndpoint.objects.filter(enabled=True, consecutive_failures__gt=0)
+            .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+            .values_list("pk", flat=True)[: limit - len(rows)]
         )
-        if due:
-            Delivery.objects.filter(pk__in=due).update(queued_at=now)
-            transaction.on_commit(lambda: _enqueue_swept(due))
-    return len(due)
+        for endpoint_id in failing:
+            probe = due.filter(endpoint_id=endpoint_id).values_list("pk", flat=True).first()
+            if probe is not None:
+                probes.append(probe)
+        if rows or probes:
+            Delivery.objects.filter(pk__in=[*rows, *probes]).update(queued_at=now)
+            transaction.on_commit(lambda: _enqueue_swept(rows, probes=probes))
+    return len(rows) + len(probes)
 
 
-def _enqueue_swept(delivery_ids: list[str]) -> None:
+def _enqueue_swept(delivery_ids: list[str], *, probes: Sequence[str] = ()) -> None:
     """Queue the rows a sweep has just marked queued. A worker lost here leaves them marked with no task in
     the broker: a later sweep takes them again once WEBHOOK_REQUEUE_AFTER has passed (BACKLOG_REQUEUE_FACTOR
-    times that while the broker is backlogged)."""
+    times that while the broker is backlogged). Probes of failing endpoints go in batches of their own, so a
+    dead endpoint never holds back a batch of healthy ones."""
     failpoint("webhooks.sweep.marked_queued")
     _enqueue(delivery_ids)
+    _enqueue(list(probes))
 
 
 # --- attempts -----------------------------------------------------------------------------------
@@ -252,9 +274,10 @@ _CLAIM_SQL = """
     UPDATE webhooks_delivery
        SET locked_until = %s, claim_token = %s, attempt_count = attempt_count + 1, last_attempt_at = %s
      WHERE id IN ({ids}) AND COALESCE(status, '') = 'pending' AND next_attempt_at <= %s
-       AND (locked_until IS NULL OR locked_until < %s)
+       AND (locked_until IS NULL OR locked_until < %s) {endpoint_healthy}
     RETURNING id, attempt_count
 """
+_ENDPOINT_HEALTHY_SQL = "AND endpoint_id IN (SELECT id FROM webhooks_webhookendpoint WHERE consecutive_failures = 0)"
 
 
 def _claim(delivery_ids: list[str]) -> tuple[str, dict[str, int]]:
@@ -263,21 +286,64 @@ def _claim(delivery_ids: list[str]) -> tuple[str, dict[str, int]]:
     Returns the claim token (one per call: it names this batch's lease) and the attempt number of
     each delivery taken. One UPDATE decides which worker sends: PostgreSQL re-checks the WHERE
     clause under each row's lock, so of two workers racing for an attempt exactly one gets it.
+
+    A failing endpoint (a failure streak) gets one attempt at a time: its `retry_at` is moved to the
+    lease's end by a conditional UPDATE (only once its backoff has run out), and then one of its
+    deliveries is claimed; its other deliveries here are left for the sweep.
     """
     now = timezone.now()
     token = secrets.token_hex(8)
     lease_end = now + timedelta(seconds=settings.WEBHOOK_SEND_LEASE_SECONDS)
     # A countdown task may wake a moment before next_attempt_at by the database's clock.
     due_by = now + timedelta(seconds=1)
-    moment = connection.ops.adapt_datetimefield_value  # SQLite stores datetimes as text
     ids = sorted(set(delivery_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CLAIM_SQL.format(ids=", ".join(["%s"] * len(ids))),
-            [moment(lease_end), token, moment(now), *ids, moment(due_by), moment(now)],
+    claimed = _claim_rows(ids, token=token, now=now, lease_end=lease_end, due_by=due_by, healthy_only=True)
+    waiting = (
+        Delivery.objects.filter(pk__in=[pk for pk in ids if pk not in claimed], status=Delivery.Status.PENDING)
+        .filter(next_attempt_at__lte=due_by, endpoint__consecutive_failures__gt=0)
+        .filter(Q(endpoint__retry_at__isnull=True) | Q(endpoint__retry_at__lte=due_by))
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .order_by("next_attempt_at")
+        .values_list("pk", "endpoint_id")
+    )
+    probes: dict[str, str] = {}
+    for delivery_id, endpoint_id in waiting:
+        probes.setdefault(endpoint_id, delivery_id)
+    for endpoint_id, delivery_id in probes.items():
+        reserved = (
+            WebhookEndpoint.objects.filter(pk=endpoint_id, consecutive_failures__gt=0)
+            .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=due_by))
+            .update(retry_at=lease_end)
         )
+        if not reserved:
+            continue
+        taken = _claim_rows([delivery_id], token=token, now=now, lease_end=lease_end, due_by=due_by)
+        if taken:
+            claimed.update(taken)
+        else:  # another worker sent it meanwhile: give the reservation back
+            WebhookEndpoint.objects.filter(pk=endpoint_id, retry_at=lease_end).update(retry_at=now)
+    left = [pk for pk in ids if pk not in claimed]
+    if left and probes:
+        # Not sent now because their endpoint is failing: the sweep takes them when it allows.
+        Delivery.objects.filter(pk__in=left, endpoint_id__in=list(probes), status=Delivery.Status.PENDING).update(
+            queued_at=None
+        )
+    return token, claimed
+
+
+def _claim_rows(
+    ids: list[str], *, token: str, now: datetime, lease_end: datetime, due_by: datetime, healthy_only: bool = False
+) -> dict[str, int]:
+    if not ids:
+        return {}
+    moment = connection.ops.adapt_datetimefield_value  # SQLite stores datetimes as text
+    sql = _CLAIM_SQL.format(
+        ids=", ".join(["%s"] * len(ids)), endpoint_healthy=_ENDPOINT_HEALTHY_SQL if healthy_only else ""
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [moment(lease_end), token, moment(now), *ids, moment(due_by), moment(now)])
         rows = cursor.fetchall()
-    return token, {delivery_id: int(attempt) for delivery_id, attempt in rows}
+    return {delivery_id: int(attempt) for delivery_id, attempt in rows}
 
 
 def delivery_attempt(*, delivery_id: str) -> str:
@@ -305,30 +371,76 @@ def deliveries_attempt(*, delivery_ids: list[str]) -> dict[str, str]:
     if not attempts:
         return outcomes
     sending: list[Delivery] = []
+    requests: list[SignedRequest] = []
+    retries_later: list[tuple[str, float]] = []
     for delivery in Delivery.objects.select_related("endpoint").filter(pk__in=list(attempts)):
-        if delivery.endpoint.enabled:
-            sending.append(delivery)
-        else:
-            outcomes[delivery.pk] = _record_endpoint_disabled(delivery=delivery, token=token)
-    requests = [
-        _signed(endpoint=delivery.endpoint, message_id=delivery.event_id, body=bytes(delivery.payload))
-        for delivery in sending
-    ]
+        if not delivery.endpoint.enabled:
+            outcomes[delivery.pk] = _isolated(
+                delivery, partial(_record_endpoint_disabled, delivery=delivery, token=token)
+            )
+            continue
+        try:
+            request = _signed(
+                endpoint=delivery.endpoint,
+                message_id=delivery.event_id,
+                body=bytes(delivery.payload),
+                delivery_id=delivery.pk,
+            )
+        except Exception as exc:  # e.g. a secret that no longer decrypts: this delivery only
+            logger.exception("could not sign a webhook delivery", extra={"delivery_id": delivery.pk})
+            unsent = SendResult(None, f"send_error: {type(exc).__name__}", "", 0)
+            outcomes[delivery.pk] = _isolated(delivery, partial(_record_one, delivery, token, unsent, attempts))
+            continue
+        sending.append(delivery)
+        requests.append(request)
     for wave in post_signed_many(requests):
         answered = [(sending[index], result) for index, result in wave if result.delivered]
         if answered:
-            outcomes.update(dict.fromkeys(_record_delivered(token=token, answered=answered), "delivered"))
+            try:
+                outcomes.update(dict.fromkeys(_record_delivered(token=token, answered=answered), "delivered"))
+            except Exception:
+                # Recorded one by one instead, so one row's trouble leaves the others' outcomes written.
+                for delivery, result in answered:
+                    outcomes[delivery.pk] = _isolated(delivery, partial(_record_one, delivery, token, result, attempts))
         for index, result in wave:
             if not result.delivered:
                 delivery = sending[index]
-                outcomes[delivery.pk] = _record(
-                    delivery_id=delivery.pk,
-                    endpoint=delivery.endpoint,
-                    token=token,
-                    result=result,
-                    attempt=attempts[delivery.pk],
+                outcomes[delivery.pk] = _isolated(
+                    delivery, partial(_record_one, delivery, token, result, attempts, retries_later)
                 )
+    if retries_later:
+        # One task for the batch's retries, when the last of them is due: 20 failures of one event cost one
+        # message, and the claim sends a failing endpoint's one attempt at a time anyway.
+        _enqueue_quietly([pk for pk, _delay in retries_later], max(delay for _pk, delay in retries_later))
     return outcomes
+
+
+def _record_one(
+    delivery: Delivery,
+    token: str,
+    result: SendResult,
+    attempts: dict[str, int],
+    retries_later: list[tuple[str, float]] | None = None,
+) -> str:
+    return _record(
+        delivery_id=delivery.pk,
+        endpoint=delivery.endpoint,
+        token=token,
+        result=result,
+        attempt=attempts[delivery.pk],
+        retries_later=retries_later,
+    )
+
+
+def _isolated(delivery: Delivery, record: Callable[[], str]) -> str:
+    """Write one delivery's outcome; if that fails, log it and leave the row to its lease (the sweep sends it
+    again once the lease runs out). A batch carries many endpoints' (and tenants') deliveries: one row's
+    error must never keep the others' outcomes from being written."""
+    try:
+        return record()
+    except Exception:
+        logger.exception("could not record a webhook attempt", extra={"delivery_id": delivery.pk})
+        return "skipped"
 
 
 def _record_endpoint_disabled(*, delivery: Delivery, token: str) -> str:
@@ -342,7 +454,16 @@ def _record_endpoint_disabled(*, delivery: Delivery, token: str) -> str:
     return "dead" if written else "skipped"
 
 
-def _signed(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SignedRequest:
+def _signed(*, endpoint: WebhookEndpoint, message_id: str, body: bytes, delivery_id: str) -> SignedRequest:
+    """The request for one attempt, in the endpoint's format. `body` is the stored Standard Webhooks payload;
+    the rtcstack format re-shapes it to `{"event", "payload", "deliveryId"}` and signs that with the current
+    secret (its receivers compare one signature)."""
+    if endpoint.format == WebhookEndpoint.Format.RTCSTACK:
+        stored = json.loads(body)
+        shaped = {"event": stored["type"], "payload": stored["data"], "deliveryId": delivery_id}
+        rtc_body = json.dumps(shaped, separators=(",", ":"), ensure_ascii=False).encode()
+        signature = rtcstack_signature(secret=endpoint.secret, body=rtc_body)
+        return SignedRequest(url=endpoint.url, body=rtc_body, headers={"X-RTCstack-Signature": signature})
     headers = signed_headers(
         secrets_=endpoint.signing_secrets(),
         message_id=message_id,
@@ -352,8 +473,8 @@ def _signed(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> Signe
     return SignedRequest(url=endpoint.url, body=body, headers=headers)
 
 
-def _send(*, endpoint: WebhookEndpoint, message_id: str, body: bytes) -> SendResult:
-    request = _signed(endpoint=endpoint, message_id=message_id, body=body)
+def _send(*, endpoint: WebhookEndpoint, message_id: str, body: bytes, delivery_id: str) -> SendResult:
+    request = _signed(endpoint=endpoint, message_id=message_id, body=body, delivery_id=delivery_id)
     return post_signed(url=request.url, body=request.body, headers=request.headers)
 
 
@@ -378,7 +499,10 @@ def _record(
     result: SendResult,
     attempt: int,
     retries: bool = True,
+    retries_later: list[tuple[str, float]] | None = None,
 ) -> str:
+    """Write the outcome of one claimed attempt. A retry due soon is queued with a countdown, or, given
+    `retries_later`, added to it for the caller to queue (a batch queues its retries as one task)."""
     now = timezone.now()
     fields: dict[str, Any] = {
         "locked_until": None,
@@ -414,11 +538,16 @@ def _record(
             return "skipped"
         if result.delivered:
             if endpoint.consecutive_failures:  # healthy endpoints cost no extra write
-                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0, failing_since=None)
+                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+                    consecutive_failures=0, failing_since=None, retry_at=None
+                )
         else:
             _count_failure(endpoint_id=endpoint.pk, now=now)
         if countdown is not None:
-            transaction.on_commit(lambda: _enqueue_quietly(delivery_id, countdown))
+            if retries_later is not None:
+                retries_later.append((delivery_id, countdown))
+            else:
+                transaction.on_commit(lambda: _enqueue_quietly([delivery_id], countdown))
     return outcome
 
 
@@ -467,22 +596,33 @@ def _record_delivered(*, token: str, answered: list[tuple[Delivery, SendResult]]
             if delivery.pk in written and delivery.endpoint.consecutive_failures
         }
         if recovered:
-            WebhookEndpoint.objects.filter(pk__in=recovered).update(consecutive_failures=0, failing_since=None)
+            WebhookEndpoint.objects.filter(pk__in=recovered).update(
+                consecutive_failures=0, failing_since=None, retry_at=None
+            )
     return [delivery_id for delivery_id in ids if delivery_id in written]
 
 
-def _enqueue_quietly(delivery_id: str, countdown: float) -> None:
+def _enqueue_quietly(delivery_ids: list[str], countdown: float) -> None:
     try:
-        _enqueue([delivery_id], countdown=countdown)
-    except Exception:  # the broker is down: the sweep queues it once it is due
-        logger.warning("could not queue a webhook retry; the sweep will", extra={"delivery_id": delivery_id})
+        _enqueue(delivery_ids, countdown=countdown)
+    except Exception:  # the broker is down: the sweep queues them once they are due
+        logger.warning("could not queue webhook retries; the sweep will", extra={"delivery_ids": delivery_ids})
 
 
 def _count_failure(*, endpoint_id: str, now: datetime) -> None:
-    """Extend the endpoint's failure streak; disable it (once) when the streak is long enough."""
+    """Extend the endpoint's failure streak and back it off; disable it (once) when the streak is long enough.
+
+    The n-th failure in a row holds the endpoint's next attempt back by the n-th retry delay (capped at
+    WEBHOOK_ENDPOINT_BACKOFF_MAX), whichever delivery that attempt carries."""
     WebhookEndpoint.objects.filter(pk=endpoint_id).update(
         consecutive_failures=F("consecutive_failures") + 1, failing_since=Coalesce("failing_since", now)
     )
+    streak = WebhookEndpoint.objects.filter(pk=endpoint_id).values_list("consecutive_failures", flat=True).first()
+    if streak:
+        schedule = settings.WEBHOOK_RETRY_SCHEDULE
+        delay = retry_delay(min(streak, len(schedule))) if schedule else 0.0
+        backoff = min(delay or 0.0, settings.WEBHOOK_ENDPOINT_BACKOFF_MAX)
+        WebhookEndpoint.objects.filter(pk=endpoint_id).update(retry_at=now + timedelta(seconds=backoff))
     window_start = now - timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_SECONDS)
     reason = (
         f"{settings.WEBHOOK_DISABLE_AFTER_FAILURES}+ failed attempts in a row since more than "

@@ -18,8 +18,8 @@ from scaiwave.crypto import encrypt_secret
 from scaiwave.models import Tenant
 from webhooks.events import WILDCARD, unknown_event_types
 from webhooks.models import Delivery, WebhookEndpoint
-from webhooks.signing import secret_generate
-from webhooks.ssrf import BlockedTarget, check_url_for_saving
+from webhooks.signing import secret_generate, standard_secret_problem
+from webhooks.ssrf import BlockedTarget, check_url_for_saving, normalized_url
 
 _MAX_URL_LENGTH = 2000
 _MIN_SECRET_LENGTH = 8
@@ -30,19 +30,23 @@ _MAX_SECRET_LENGTH = 200
 
 
 def _validated_url(url: str) -> str:
+    """The URL as it will be stored and sent (see webhooks.ssrf.normalized_url). Raises ProblemError 400."""
     url = url.strip()
-    if not url or len(url) > _MAX_URL_LENGTH:
+    try:
+        url = normalized_url(url) if url else url
+        too_long = not url or len(url) > _MAX_URL_LENGTH
+        if not too_long:
+            check_url_for_saving(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+    except BlockedTarget as exc:
+        code = "invalid_webhook_url" if exc.reason in ("invalid_url", "scheme") else "webhook_url_blocked"
+        raise ProblemError(400, code, exc.detail, errors={"url": [exc.detail]}, reason=exc.reason) from None
+    if too_long:
         raise ProblemError(
             400,
             "invalid_webhook_url",
             "url must be an http(s) URL of at most 2000 characters.",
             errors={"url": ["Invalid URL."]},
         )
-    try:
-        check_url_for_saving(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
-    except BlockedTarget as exc:
-        code = "invalid_webhook_url" if exc.reason in ("invalid_url", "scheme") else "webhook_url_blocked"
-        raise ProblemError(400, code, exc.detail, errors={"url": [exc.detail]}, reason=exc.reason) from None
     return url
 
 
@@ -67,18 +71,38 @@ def _validated_events(events: list[str] | None) -> list[str]:
     return list(dict.fromkeys(events))  # de-duplicated, order kept
 
 
-def _validated_secret(secret: str | None) -> str:
+def _validated_secret(secret: str | None, *, format: str) -> str:
+    """A generated secret, or the client's: 8-200 characters without surrounding spaces, and for the
+    standard format in the Standard Webhooks shape (whsec_<base64 of 16-64 bytes>) so that the
+    standardwebhooks libraries verify with the very string the client chose. Raises ProblemError 400."""
     if secret is None:
         return secret_generate()
+    problem = None
     if not (_MIN_SECRET_LENGTH <= len(secret) <= _MAX_SECRET_LENGTH) or secret != secret.strip():
+        problem = f"secret must be {_MIN_SECRET_LENGTH} to {_MAX_SECRET_LENGTH} characters without surrounding spaces"
+    elif format == WebhookEndpoint.Format.STANDARD:
+        reason = standard_secret_problem(secret)
+        if reason:
+            problem = (
+                f"A Standard Webhooks secret is whsec_ followed by the base64 of 16 to 64 random bytes; {reason}. "
+                'Omit it to get one generated, or use "format": "rtcstack" for a plain shared secret.'
+            )
+    if problem:
+        raise ProblemError(400, "invalid_secret", problem, errors={"secret": [problem]})
+    return secret
+
+
+def _validated_format(format: str | None) -> str:
+    if format is None:
+        return WebhookEndpoint.Format.STANDARD
+    if format not in WebhookEndpoint.Format.values:
         raise ProblemError(
             400,
-            "invalid_secret",
-            f"secret must be {_MIN_SECRET_LENGTH} to {_MAX_SECRET_LENGTH} characters without surrounding spaces "
-            "(preferably whsec_<base64>).",
-            errors={"secret": ["Invalid secret."]},
+            "validation_failed",
+            'format must be "standard" or "rtcstack".',
+            errors={"format": ["Unknown format."]},
         )
-    return secret
+    return format
 
 
 def webhook_validate(*, url: str, events: list[str] | None) -> tuple[str, list[str]]:
@@ -93,15 +117,23 @@ def webhook_validate(*, url: str, events: list[str] | None) -> tuple[str, list[s
 
 
 def webhook_create(
-    *, tenant: Tenant, url: str, events: list[str] | None = None, secret: str | None = None
+    *,
+    tenant: Tenant,
+    url: str,
+    events: list[str] | None = None,
+    secret: str | None = None,
+    format: str | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint. Returns it with the plaintext secret (shown to the caller once).
 
-    Raises ProblemError 400 (invalid_webhook_url, webhook_url_blocked, unknown_event_type, invalid_secret).
+    Raises ProblemError 400 (invalid_webhook_url, webhook_url_blocked, unknown_event_type, invalid_secret,
+    validation_failed for an unknown format).
     """
-    plaintext = _validated_secret(secret)
+    format = _validated_format(format)
+    plaintext = _validated_secret(secret, format=format)
     endpoint = WebhookEndpoint.objects.create(
         tenant=tenant,
+        format=format,
         url=_validated_url(url),
         events=_validated_events(events),
         secret_encrypted=encrypt_secret(plaintext),
@@ -116,9 +148,23 @@ def webhook_update(
     url: str | None = None,
     events: list[str] | None = None,
     enabled: bool | None = None,
+    format: str | None = None,
 ) -> WebhookEndpoint:
-    """Change url, events and/or enabled. Re-enabling clears the disabled notice and the failure streak."""
+    """Change url, events, format and/or enabled. Re-enabling clears the disabled notice and the failure streak.
+
+    Raises ProblemError 400 as webhook_create; `invalid_secret` when switching to the standard format with
+    a secret that is not a Standard Webhooks one (rotate it first)."""
     locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if format is not None:
+        locked.format = _validated_format(format)
+        if locked.format == WebhookEndpoint.Format.STANDARD and standard_secret_problem(locked.secret):
+            raise ProblemError(
+                400,
+                "invalid_secret",
+                "The webhook's secret is not a Standard Webhooks secret: rotate it (or omit the new one to get "
+                "one generated) before switching to the standard format.",
+                errors={"format": ["The secret does not fit this format."]},
+            )
     if url is not None:
         locked.url = _validated_url(url)
     if events is not None:
@@ -137,6 +183,7 @@ def _mark_enabled(endpoint: WebhookEndpoint) -> None:
     endpoint.disabled_at = None
     endpoint.consecutive_failures = 0
     endpoint.failing_since = None
+    endpoint.retry_at = None
 
 
 def _mark_disabled(endpoint: WebhookEndpoint, *, reason: str) -> None:
@@ -177,8 +224,8 @@ def webhook_rotate_secret(*, endpoint: WebhookEndpoint, secret: str | None = Non
 
     Takes the endpoint's row lock so two rotations in a row keep the right "previous" secret.
     """
-    plaintext = _validated_secret(secret)
     locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    plaintext = _validated_secret(secret, format=locked.format)
     locked.previous_secret_encrypted = locked.secret_encrypted
     locked.previous_secret_expires_at = timezone.now() + timedelta(seconds=settings.WEBHOOK_SECRET_GRACE_SECONDS)
     locked.secret_encrypted = encrypt_secret(plaintext)

@@ -10,7 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import connection
+
+
+def worker_argv() -> list[str]:
+    """One prefork process consuming every queue (settings.WORKER_QUEUES)."""
+    return [sys.executable, "-m", "celery", "-A", "scaiwave", "worker", "-c", "1", "-P", "prefork",
+            "-Q", ",".join(django_settings.WORKER_QUEUES),
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]  # fmt: skip
 
 
 @contextmanager
@@ -20,6 +28,9 @@ def celery_worker(settings: Any) -> Iterator[subprocess.Popen[bytes]]:
     from scaiwave.celery import app
 
     app.control.purge()
+    with app.connection_for_write() as broker:  # every queue, also those this process never sent to
+        for queue in django_settings.WORKER_QUEUES:
+            broker.default_channel.queue_purge(queue)
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -30,8 +41,7 @@ def celery_worker(settings: Any) -> Iterator[subprocess.Popen[bytes]]:
         "WEBHOOK_TIMEOUT": "60",
         "LOG_LEVEL": "warning",
     }
-    argv = [sys.executable, "-m", "celery", "-A", "scaiwave", "worker", "-c", "1", "-P", "prefork",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]  # fmt: skip
+    argv = worker_argv()
     worker = subprocess.Popen(
         argv, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

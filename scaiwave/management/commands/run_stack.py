@@ -21,6 +21,26 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 
+def worker_commands(python: str) -> dict[str, list[str]]:
+    """The Celery workers of `make run`, together consuming every queue of WORKER_QUEUES (settings).
+
+    Ringing and call state share a worker with the light bookkeeping of `default`, never with webhook
+    deliveries (a backlog of dead endpoints delayed ring time-outs) nor with speech-to-text. Three worker
+    processes in all keeps the embedded install's memory modest; production runs one worker set per queue.
+    """
+
+    def worker(name: str, queues: str, concurrency: int) -> list[str]:
+        return [python, "-m", "celery", "-A", "scaiwave", "worker", "-n", f"{name}@%h", "-Q", queues,
+                "--concurrency", str(concurrency), "--loglevel", "INFO"]  # fmt: skip
+
+    return {
+        "worker": worker("calls", "calls,default", 2),
+        "webhooks-worker": worker("webhooks", "webhooks", 2),
+        # One process holds one speech model in memory; a long transcription delays nothing else.
+        "transcription-worker": worker("transcription", "transcription", 1),
+    }
+
+
 class Command(BaseCommand):
     help = "Run web, worker, beat and (unless LIVEKIT_URL is set) the LiveKit emulator."
 
@@ -54,16 +74,7 @@ class Command(BaseCommand):
             "--host", host, "--port", str(port), "--workers", str(options["web_workers"]),
             "--no-access-log", "--lifespan", "off",
         ]  # fmt: skip
-        commands["worker"] = [
-            python, "-m", "celery", "-A", "scaiwave", "worker", "-n", "default@%h",
-            "-Q", "default", "--concurrency", "2", "--loglevel", "INFO",
-        ]  # fmt: skip
-        # Speech-to-text in its own worker: one process holds one model in memory, and a long
-        # transcription never delays webhook delivery or egress bookkeeping.
-        commands["transcription-worker"] = [
-            python, "-m", "celery", "-A", "scaiwave", "worker", "-n", "transcription@%h",
-            "-Q", "transcription", "--concurrency", "1", "--loglevel", "INFO",
-        ]  # fmt: skip
+        commands.update(worker_commands(python))
         commands["beat"] = [
             python, "-m", "celery", "-A", "scaiwave", "beat",
             "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME, "--loglevel", "INFO",
