@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from scaiwave import __version__
 from scaiwave.env import (
     ImproperEnvironment,
     database_from_url,
@@ -23,7 +24,7 @@ from scaiwave.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SCAIWAVE_VERSION = "0.1.0"
+SCAIWAVE_VERSION = __version__
 
 SCAIWAVE_MODE = env_choice("SCAIWAVE_MODE", "embedded", ("embedded", "production"))
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data"))).resolve()
