@@ -52,6 +52,10 @@ ENCRYPTION_KEY = env_str("ENCRYPTION_KEY", "")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Host names by which the deployment's own services reach web over plain HTTP (compose: "web" for LiveKit's
+# webhook and egress's ingest). Kept apart from ALLOWED_HOSTS so setting the public name cannot drop them.
+INTERNAL_HOSTS = env_list("INTERNAL_HOSTS", [])
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, *INTERNAL_HOSTS]
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
@@ -196,6 +200,9 @@ S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID", "")
 S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY", "")
 S3_REGION = env_str("S3_REGION", "us-east-1")
 S3_FORCE_PATH_STYLE = env_bool("S3_FORCE_PATH_STYLE", True)
+# The endpoint browsers and clients reach for presigned download URLs, when S3_ENDPOINT_URL is an internal name
+# (http://minio:9000) they cannot resolve. Empty: presign against S3_ENDPOINT_URL.
+S3_PUBLIC_ENDPOINT_URL = env_str("S3_PUBLIC_ENDPOINT_URL", "").rstrip("/")
 MEDIA_URL_TTL = env_int("MEDIA_URL_TTL", 3600, minimum=10)
 if S3_BUCKET:
     _default_storage: dict[str, object] = {
@@ -322,7 +329,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIN
 _production = SCAIWAVE_MODE == "production"
 # Production serves HTTPS only (directly or behind a TLS proxy); load balancers' probes stay on plain HTTP.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _production)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Paths the deployment's own services call over plain HTTP inside its network (docs/deployment.md): the probes,
+# LiveKit's webhook and track egress's audio ingest. Everything else a browser or client sees is HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^v1/calls/webhook$", r"^v1/ingest/audio$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _production else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _production)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _production)
