@@ -7,12 +7,16 @@ from celery import Celery
 from celery.signals import task_postrun
 from django.db import close_old_connections
 
+from transcription.worker_heartbeat import SpeechWorkerHeartbeat
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scaiwave.settings")
 
 app = Celery("scaiwave")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["scaiwave.events"])
+# Workers on the speech queue announce themselves; the transcription endpoints answer 503 without one.
+app.steps["worker"].add(SpeechWorkerHeartbeat)
 
 
 @task_postrun.connect

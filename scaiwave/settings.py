@@ -462,6 +462,10 @@ CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": 
 # --- transcription -------------------------------------------------------------------------
 TRANSCRIPTION_POST_ENABLED = env_bool("TRANSCRIPTION_POST_ENABLED", True)
 TRANSCRIPTION_LIVE_ENABLED = env_bool("TRANSCRIPTION_LIVE_ENABLED", True)
+# Post-call transcription answers 503 unless a worker on the speech queue heartbeats (transcription/
+# worker_heartbeat.py). On in production; embedded mode starts its own speech worker with the stack.
+TRANSCRIPTION_WORKER_CHECK = env_bool("TRANSCRIPTION_WORKER_CHECK", SCAIWAVE_MODE == "production")
+TRANSCRIPTION_WORKER_HEARTBEAT_INTERVAL = env_float("TRANSCRIPTION_WORKER_HEARTBEAT_INTERVAL", 10.0, minimum=0.2)
 # Speech-to-text model: "base" (multilingual, packaged), "tiny.en" (packaged), a CTranslate2 model folder
 # path, or a hub name (only with STT_ALLOW_DOWNLOAD=true). See docs/transcription.md.
 STT_MODEL = env_str("STT_MODEL", "base")
