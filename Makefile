@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/scaiwave
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format deps dev-deps system-deps services migrate check-api
+.PHONY: run test lint format deps dev-deps system-deps services migrate check-api prod-check
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ lint: dev-deps
 ## schemathesis against the running server's OpenAPI, as each kind of caller (bounded; CHECK_API_SECONDS).
 check-api: dev-deps services
 	$(PY) scripts/check_api.py
+
+## docker-compose.yml's topology as local processes in production mode behind a local TLS front (caddy), then an
+## end-to-end HTTPS scenario (scripts/prod_check.py). About 2.5 minutes.
+prod-check: dev-deps system-deps services
+	$(PY) scripts/prod_check.py
 
 format: dev-deps
 	$(VENV)/bin/ruff format .

@@ -1,14 +1,12 @@
 """Test support for live calls: document 003's JSON schemas, read from the document's own text.
 
 The schemas are not copied into the tests: a change to the contract document changes what the tests check.
-The document is looked up in SCAIWAVE_SEEDS_DIR, else in the shared seeds folder next to the repository
-(`../shared/seeds`, where the issue names it).
+The document is the copy kept in the repository, `docs/contracts/` (its README says where it comes from).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,8 +24,7 @@ SECTIONS = {
 
 
 def document_path() -> Path:
-    folder = os.environ.get("SCAIWAVE_SEEDS_DIR") or str(Path(settings.BASE_DIR).parent / "shared" / "seeds")
-    return Path(folder) / DOCUMENT
+    return Path(settings.BASE_DIR) / "docs" / "contracts" / DOCUMENT
 
 
 @lru_cache(maxsize=1)

@@ -17,11 +17,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import IO
+from functools import lru_cache
+from typing import IO, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import FileSystemStorage, Storage, default_storage
+from storages.backends.s3 import S3Storage
 
 logger = logging.getLogger("scaiwave.recordings")
 
@@ -70,12 +72,30 @@ def download_url(*, entry_id: str, key: str, ttl: int | None = None) -> tuple[st
     if is_local():
         query = urlencode({"expires": expires, "sig": media_signature(entry_id, expires)})
         return f"{settings.PUBLIC_BASE_URL}/v1/media/{entry_id}?{query}", expires_at
-    return _presigned_url(key, lifetime), expires_at
+    return _presigned_url(key, lifetime, storage=_public_storage()), expires_at
 
 
-def _presigned_url(key: str, lifetime: int) -> str:
-    url: str = default_storage.url(key, expire=lifetime)  # type: ignore[call-arg]  # S3Storage's signature
+def _presigned_url(key: str, lifetime: int, *, storage: Storage = default_storage) -> str:
+    url: str = storage.url(key, expire=lifetime)  # type: ignore[call-arg]  # S3Storage's signature
     return url
+
+
+def _public_storage() -> Storage:
+    """The storage whose presigned URLs a browser can open: the same bucket through S3_PUBLIC_ENDPOINT_URL when set.
+
+    Workers keep the internal endpoint (S3_ENDPOINT_URL, e.g. http://minio:9000) for their own reads.
+    """
+    if not settings.S3_PUBLIC_ENDPOINT_URL:
+        return default_storage
+    options: dict[str, Any] = settings.STORAGES["default"].get("OPTIONS", {})  # type: ignore[attr-defined]
+    return _s3_storage_at(settings.S3_PUBLIC_ENDPOINT_URL, tuple(sorted(options.items())))
+
+
+@lru_cache(maxsize=4)
+def _s3_storage_at(endpoint_url: str, options: tuple[tuple[str, Any], ...]) -> S3Storage:
+    # Presigning is computed here, not asked of the server: the signature covers the public host, which is the Host
+    # the browser sends and the TLS front passes on to the object store.
+    return S3Storage(**{**dict(options), "endpoint_url": endpoint_url})
 
 
 # --- Reading objects --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.db import close_old_connections
 
 from scaiwave.beat_lock import beat_lock_hold
 from scaiwave.broker import FifoFilesystemTransport
+from transcription.worker_heartbeat import SpeechWorkerHeartbeat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scaiwave.settings")
 
@@ -22,6 +23,8 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["scaiwave.events"])
 # A second beat would send every periodic task twice: each beat waits for the one beat lock first.
 beat_init.connect(beat_lock_hold, weak=False)
+# Workers on the speech queue announce themselves; the transcription endpoints answer 503 without one.
+app.steps["worker"].add(SpeechWorkerHeartbeat)
 
 
 @task_postrun.connect

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from scaiwave import __version__
 from scaiwave.env import (
     ImproperEnvironment,
     database_from_url,
@@ -23,7 +24,7 @@ from scaiwave.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SCAIWAVE_VERSION = "0.1.0"
+SCAIWAVE_VERSION = __version__
 
 SCAIWAVE_MODE = env_choice("SCAIWAVE_MODE", "embedded", ("embedded", "production"))
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -51,6 +52,10 @@ ENCRYPTION_KEY = env_str("ENCRYPTION_KEY", "")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Host names by which the deployment's own services reach web over plain HTTP (compose: "web" for LiveKit's
+# webhook and egress's ingest). Kept apart from ALLOWED_HOSTS so setting the public name cannot drop them.
+INTERNAL_HOSTS = env_list("INTERNAL_HOSTS", [])
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, *INTERNAL_HOSTS]
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
@@ -209,6 +214,9 @@ S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID", "")
 S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY", "")
 S3_REGION = env_str("S3_REGION", "us-east-1")
 S3_FORCE_PATH_STYLE = env_bool("S3_FORCE_PATH_STYLE", True)
+# The endpoint browsers and clients reach for presigned download URLs, when S3_ENDPOINT_URL is an internal name
+# (http://minio:9000) they cannot resolve. Empty: presign against S3_ENDPOINT_URL.
+S3_PUBLIC_ENDPOINT_URL = env_str("S3_PUBLIC_ENDPOINT_URL", "").rstrip("/")
 MEDIA_URL_TTL = env_int("MEDIA_URL_TTL", 3600, minimum=10)
 if S3_BUCKET:
     _default_storage: dict[str, object] = {
@@ -346,7 +354,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIN
 _production = SCAIWAVE_MODE == "production"
 # Production serves HTTPS only (directly or behind a TLS proxy); load balancers' probes stay on plain HTTP.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _production)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Paths the deployment's own services call over plain HTTP inside its network (docs/deployment.md): the probes,
+# LiveKit's webhook and track egress's audio ingest. Everything else a browser or client sees is HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^v1/calls/webhook$", r"^v1/ingest/audio$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _production else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _production)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _production)
@@ -495,6 +505,10 @@ CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": 
 # --- transcription -------------------------------------------------------------------------
 TRANSCRIPTION_POST_ENABLED = env_bool("TRANSCRIPTION_POST_ENABLED", True)
 TRANSCRIPTION_LIVE_ENABLED = env_bool("TRANSCRIPTION_LIVE_ENABLED", True)
+# Post-call transcription answers 503 unless a worker on the speech queue heartbeats (transcription/
+# worker_heartbeat.py). On in production; embedded mode starts its own speech worker with the stack.
+TRANSCRIPTION_WORKER_CHECK = env_bool("TRANSCRIPTION_WORKER_CHECK", SCAIWAVE_MODE == "production")
+TRANSCRIPTION_WORKER_HEARTBEAT_INTERVAL = env_float("TRANSCRIPTION_WORKER_HEARTBEAT_INTERVAL", 10.0, minimum=0.2)
 # Speech-to-text model: "base" (multilingual, packaged), "tiny.en" (packaged), a CTranslate2 model folder
 # path, or a hub name (only with STT_ALLOW_DOWNLOAD=true). See docs/transcription.md.
 STT_MODEL = env_str("STT_MODEL", "base")
