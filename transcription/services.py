@@ -32,7 +32,7 @@ from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
-from transcription.audio import AudioDecodeError, DecodedAudio, audio_decode, channels_are_distinct
+from transcription.audio import AudioDecodeError, AudioFacts, AudioTooLong, audio_channel, audio_measure
 from transcription.capabilities import post_call_available
 from transcription.engine import Segment, UnsupportedLanguage, engine_get, whisper_language_for
 from transcription.exports import transcript_as_text
@@ -82,6 +82,21 @@ def _check_language(language: str) -> None:
         )
 
 
+def transcription_check_audio_length(*, seconds: float | None) -> None:
+    """Refuse audio that lasts longer than MAX_AUDIO_SECONDS, when its length is known (a container's header, a
+    recording's measured duration). Unknown lengths pass: the job's streaming decode stops at the cap.
+
+    Raises ProblemError 422 audio_too_long.
+    """
+    cap = settings.MAX_AUDIO_SECONDS
+    if seconds is not None and seconds > cap:
+        raise ProblemError(
+            422,
+            AudioTooLong.code,
+            f"The audio lasts {seconds:.0f} seconds; this server transcribes at most {cap:g} (MAX_AUDIO_SECONDS).",
+        )
+
+
 def _queue(transcription: Transcription) -> None:
     from transcription.tasks import transcription_run_task
 
@@ -96,7 +111,8 @@ def transcription_request(
     """Queue a post-call transcription of one of the tenant's recordings (POST .../transcribe).
 
     Raises ProblemError 503 transcription_unavailable, 403 transcription_disabled, 400 unsupported_language,
-    404 recording_not_found, 409 recording_not_ready. Locks the recording row so two requests queue in order.
+    404 recording_not_found, 409 recording_not_ready, 422 audio_too_long. Locks the recording row so two
+    requests queue in order.
     """
     from recordings.models import Recording
 
@@ -111,6 +127,9 @@ def transcription_request(
             "recording_not_ready",
             f"Recording {recording_id!r} has no finished media yet (status {recording.status}).",
         )
+    entries = recording.media_entries.filter(missing_since__isnull=True)
+    for seconds in entries.values_list("duration_seconds", flat=True):
+        transcription_check_audio_length(seconds=seconds)
     transcription = Transcription.objects.create(
         tenant=tenant,
         recording=recording,
@@ -363,43 +382,54 @@ def _claim(transcription_id: str) -> Transcription | None:
 
 
 def _voices(
-    transcription: Transcription, audio: DecodedAudio, source: AudioSource, per_speaker: bool
-) -> list[tuple[Any, str, str]]:
-    """(samples, label, name) for each voice in one decoded source."""
+    transcription: Transcription, facts: AudioFacts, source: AudioSource, per_speaker: bool
+) -> list[tuple[int | None, str, str]]:
+    """(channel, label, name) for each voice in one source; channel None is the whole file mixed to mono."""
     if per_speaker:
-        return [(audio.mono(), source.speaker_label, source.speaker_name)]
-    if channels_are_distinct(audio):
+        return [(None, source.speaker_label, source.speaker_name)]
+    if facts.distinct_channels:
         speakers = _channel_speakers(2, transcription.speaker_map)
-        return [(channel, label, name) for (label, name), channel in zip(speakers, audio.channels, strict=True)]
+        return [(channel, label, name) for channel, (label, name) in enumerate(speakers)]
     ((label, name),) = _channel_speakers(1, transcription.speaker_map)
-    return [(audio.mono(), label, name)]
+    return [(None, label, name)]
 
 
 def _transcribe(transcription: Transcription) -> tuple[list[SpeakerSegment], float, str]:
-    """Decode and transcribe every source, one at a time (only one file's audio is in memory at once).
+    """Decode and transcribe every source, one at a time, each as a stream (memory is bounded by the engine's
+    piece length, not by the file's). A first pass measures each file (duration, distinct channels) and refuses
+    one longer than MAX_AUDIO_SECONDS before any speech is recognised.
 
-    Returns (segments ordered by time, audio duration on the recording's clock, detected language)."""
+    Returns (segments ordered by time, audio duration on the recording's clock, detected language).
+    Raises AudioDecodeError, AudioTooLong.
+    """
     engine = engine_get()
     language = whisper_language_for(transcription.language)
+    cap = settings.MAX_AUDIO_SECONDS
     sources, per_speaker = _sources_for(transcription)
+    for source in sources:
+        if source.duration is not None and source.duration > cap:
+            raise AudioTooLong(cap)  # measured when the file was registered: no need to read it
     progress = _ProgressWriter(transcription.pk, sources)
     results: list[SpeakerSegment] = []
     duration = 0.0
     detected = ""
     for index, source in enumerate(sources):
         with _local_file(source.key) as path:
-            audio = audio_decode(path, split_channels=not per_speaker)
-        duration = max(duration, source.offset + audio.duration)
-        voices = _voices(transcription, audio, source, per_speaker)
-        del audio
-        progress.index, progress.parts = index, len(voices)
-        for part, (samples, label, name) in enumerate(voices):
-            progress.part = part
-            result = engine.transcribe_samples(
-                samples, language=language, offset=source.offset, progress=progress.update
-            )
-            detected = detected or (result.language if result.segments else "")
-            results += [SpeakerSegment(segment, label, name) for segment in result.segments]
+            facts = audio_measure(path, split_channels=not per_speaker, max_seconds=cap)
+            duration = max(duration, source.offset + facts.duration)
+            voices = _voices(transcription, facts, source, per_speaker)
+            progress.index, progress.parts = index, len(voices)
+            for part, (channel, label, name) in enumerate(voices):
+                progress.part = part
+                result = engine.transcribe_blocks(
+                    audio_channel(path, channel=channel, max_seconds=cap),
+                    duration=facts.duration,
+                    language=language,
+                    offset=source.offset,
+                    progress=progress.update,
+                )
+                detected = detected or (result.language if result.segments else "")
+                results += [SpeakerSegment(segment, label, name) for segment in result.segments]
     results.sort(key=lambda s: (s.segment.start, s.segment.end, s.speaker_label))
     return results, duration, detected or (language or "")
 
@@ -568,6 +598,9 @@ def transcription_run(*, transcription_id: str) -> None:
     failpoint("transcription.run.claimed")
     try:
         segments, duration, detected = _transcribe(transcription)
+    except AudioTooLong as exc:
+        _fail(transcription_id, f"{exc.code}: {exc}")
+        return
     except (AudioDecodeError, ModelUnavailable, UnsupportedLanguage) as exc:
         _fail(transcription_id, str(exc))
         return

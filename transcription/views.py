@@ -127,6 +127,7 @@ class RecordingTranscribeView(TranscriptionsBaseView):
             403: problem("Transcription is disabled for this tenant", "transcription_disabled"),
             404: problem("No such recording (also another tenant's)", "recording_not_found"),
             409: problem("The recording has no finished media yet", "recording_not_ready"),
+            422: problem("A file of the recording is longer than MAX_AUDIO_SECONDS", "audio_too_long"),
             503: P_UNAVAILABLE,
             **PROBLEM_RESPONSES,
         },
