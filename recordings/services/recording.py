@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +23,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk_models
@@ -186,7 +188,7 @@ def recording_start(
             egress = RecordingEgress.objects.create(
                 recording=recording, egress_id=info.egress_id, kind=RecordingEgress.Kind.ROOM_COMPOSITE
             )
-            _apply_to_egress(egress, info)
+            _apply_to_egress(recording, egress, info)
             if transcript:
                 _start_track_egresses(recording)
             _emit(recording, "recording_started")
@@ -240,8 +242,7 @@ def _start_track_egresses(recording: Recording) -> None:
 
 
 def _start_track_egress(recording: Recording, *, identity: str, track_sid: str) -> None:
-    folder = recording.storage_key.rsplit(".", 1)[0]
-    filepath = f"{folder}/{storage.key_part(identity)}-{track_sid}.ogg"
+    filepath = _track_key_stem(recording, identity=identity, track_sid=track_sid) + ".ogg"
     try:
         info = gateway.egress_start_track(room_name=recording.livekit_room, track_sid=track_sid, filepath=filepath)
     except gateway.LiveKitError as exc:
@@ -254,7 +255,7 @@ def _start_track_egress(recording: Recording, *, identity: str, track_sid: str) 
         track_sid=track_sid,
         participant_identity=identity,
     )
-    _apply_to_egress(egress, info)
+    _apply_to_egress(recording, egress, info)
 
 
 def recording_track_published(*, livekit_room: str, identity: str, track_sid: str) -> None:
@@ -393,9 +394,48 @@ def recording_apply_egress_info(*, info: lk_egress.EgressInfo) -> Recording | No
     return recording
 
 
-def _apply_to_egress(egress: RecordingEgress, info: lk_egress.EgressInfo) -> bool:
-    """Copy LiveKit's status, error and file facts onto the row. False if the info is stale."""
+# --- Which file keys an egress may report ------------------------------------------------------
+#
+# An egress_ended names its file in fileResults.filename. A forged (or buggy) one could name any object, another
+# tenant's recording included; only the path ScaiWave asked LiveKit to write is accepted. LiveKit may change the
+# extension (it picks one for the codec), never the rest of the path.
+
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}")
+
+
+def _composite_key_stem(recording: Recording) -> str:
+    """The composite's path without extension: `recordings/<owner>/<timestamp>` (also the tracks' folder)."""
+    return posixpath.splitext(recording.storage_key)[0]
+
+
+def _track_key_stem(recording: Recording, *, identity: str, track_sid: str) -> str:
+    return f"{_composite_key_stem(recording)}/{storage.key_part(identity)}-{track_sid}"
+
+
+def _egress_key_stem(recording: Recording, egress: RecordingEgress) -> str:
+    if egress.kind == RecordingEgress.Kind.ROOM_COMPOSITE:
+        return _composite_key_stem(recording)
+    return _track_key_stem(recording, identity=egress.participant_identity, track_sid=egress.track_sid)
+
+
+def _foreign_key_reason(recording: Recording, egress: RecordingEgress, key: str) -> str:
+    """Why `key` is not a file this egress may register ("" when it is: the asked path plus an extension)."""
+    stem = _egress_key_stem(recording, egress)
+    if key.startswith(stem) and _EXTENSION.fullmatch(key[len(stem) :]):
+        return ""
+    return f"LiveKit reported the file {key[:200]!r}, not the path this egress was asked to write ({stem}.*)"
+
+
+def _apply_to_egress(recording: Recording, egress: RecordingEgress, info: lk_egress.EgressInfo) -> bool:
+    """Copy LiveKit's status, error and file facts onto the row. False if the info is stale.
+
+    A file outside the path ScaiWave asked for fails the egress with that reason (its key is not kept).
+    """
     status = _EGRESS_STATUS.get(info.status, RecordingEgress.Status.FAILED)
+    result = info.file_results[0] if info.file_results else None
+    refused = _foreign_key_reason(recording, egress, result.filename) if result and result.filename else ""
+    if refused:
+        status = RecordingEgress.Status.FAILED
     now = timezone.now()
     if _EGRESS_RANK[status] < _EGRESS_RANK[RecordingEgress.Status(egress.status)] or (
         not egress.is_running and status != egress.status
@@ -405,8 +445,10 @@ def _apply_to_egress(egress: RecordingEgress, info: lk_egress.EgressInfo) -> boo
         return False
     egress.status = status
     egress.error = info.error or egress.error
-    if info.file_results:
-        result = info.file_results[0]
+    if refused:
+        logger.warning("egress reported a file outside its path", extra={"egress_id": egress.egress_id})
+        egress.error = refused
+    elif result is not None:
         egress.file_key = result.filename or egress.file_key
         egress.file_size = result.size or egress.file_size
         egress.file_location = result.location or egress.file_location
@@ -420,7 +462,7 @@ def _apply_to_egress(egress: RecordingEgress, info: lk_egress.EgressInfo) -> boo
 def _apply_egress(recording: Recording, egress: RecordingEgress, info: lk_egress.EgressInfo) -> None:
     """Both rows are locked by the caller."""
     previous = egress.status
-    if not _apply_to_egress(egress, info) or (egress.status == previous and egress.is_running):
+    if not _apply_to_egress(recording, egress, info) or (egress.status == previous and egress.is_running):
         return
     S = RecordingEgress.Status
     if egress.kind != RecordingEgress.Kind.ROOM_COMPOSITE:
@@ -497,12 +539,20 @@ def _finished_unregistered(recording_id: str) -> list[RecordingEgress]:
     return list(
         RecordingEgress.objects.filter(recording_id=recording_id, status__in=finished, media_entry__isnull=True)
         .exclude(file_key="")
+        .select_related("recording")
         .order_by("kind", "id")
     )
 
 
-def _inspect_file(key: str) -> _FileFacts | str:
-    """Size, duration and checksum of a stored egress file, or what is wrong with it."""
+def _inspect_file(recording: Recording, egress: RecordingEgress) -> _FileFacts | str:
+    """Size, duration and checksum of a stored egress file, or what is wrong with it (also: not this egress's
+    path, or already registered elsewhere — rows stored before file keys were checked may hold such keys)."""
+    key = egress.file_key
+    refused = _foreign_key_reason(recording, egress, key)
+    if refused:
+        return refused
+    if MediaEntry.objects.filter(key=key).exists():
+        return f"the egress file {key} is already registered to another media entry"
     size = storage.object_size(key)
     if size is None:
         return f"the egress file {key} is not in storage"
@@ -522,7 +572,7 @@ def recording_register_file(*, recording_id: str) -> Recording | None:
     reason. Idempotent: files already registered are skipped. The files are read before the
     Recording row is locked (ffprobe and hashing take a while; a stop must not wait for them).
     """
-    inspected = {egress.pk: _inspect_file(egress.file_key) for egress in _finished_unregistered(recording_id)}
+    inspected = {egress.pk: _inspect_file(egress.recording, egress) for egress in _finished_unregistered(recording_id)}
     failpoint("recordings.register_file.inspected")
     with transaction.atomic():
         recording = (
@@ -539,13 +589,29 @@ def recording_register_file(*, recording_id: str) -> Recording | None:
             facts = inspected.get(egress.pk)
             if egress.pk not in pending or facts is None:
                 continue  # registered meanwhile, or finished after we looked: the next run takes it
-            if isinstance(facts, str):
-                egress.status, egress.error = RecordingEgress.Status.FAILED, facts
+            problem = facts if isinstance(facts, str) else _register_entry(recording, egress, facts)
+            if problem:
+                # Failed for good (not retried): a reconcile pass must not meet the same file again.
+                egress.status, egress.error = RecordingEgress.Status.FAILED, problem
                 egress.save(update_fields=["status", "error"])
                 if egress.kind == RecordingEgress.Kind.ROOM_COMPOSITE:
-                    recording_fail(recording=recording, reason=facts)
-                continue
-            extension = "." + egress.file_key.rsplit(".", 1)[-1].lower() if "." in egress.file_key else ""
+                    recording_fail(recording=recording, reason=problem)
+        if pending - inspected.keys():
+            _queue_registration(recording)  # finished after we looked; ready waits for that run
+        elif recording.status == Recording.Status.PROCESSING and not any(e.is_running for e in egresses):
+            composite = next((e for e in egresses if e.kind == RecordingEgress.Kind.ROOM_COMPOSITE), None)
+            if composite is not None and MediaEntry.objects.filter(egress=composite).exists():
+                _transition(recording, Recording.Status.READY)
+                if recording.transcript:
+                    transaction.on_commit(lambda: _run_ready_handlers(recording_id))
+    return recording
+
+
+def _register_entry(recording: Recording, egress: RecordingEgress, facts: _FileFacts) -> str | None:
+    """Create the egress file's MediaEntry; the reason when its key was registered meanwhile (unique key)."""
+    extension = posixpath.splitext(egress.file_key)[1].lower()
+    try:
+        with transaction.atomic():
             MediaEntry.objects.create(
                 tenant=recording.tenant,
                 key=egress.file_key,
@@ -557,15 +623,9 @@ def recording_register_file(*, recording_id: str) -> Recording | None:
                 recording=recording,
                 egress=egress,
             )
-        if pending - inspected.keys():
-            _queue_registration(recording)  # finished after we looked; ready waits for that run
-        elif recording.status == Recording.Status.PROCESSING and not any(e.is_running for e in egresses):
-            composite = next((e for e in egresses if e.kind == RecordingEgress.Kind.ROOM_COMPOSITE), None)
-            if composite is not None and MediaEntry.objects.filter(egress=composite).exists():
-                _transition(recording, Recording.Status.READY)
-                if recording.transcript:
-                    transaction.on_commit(lambda: _run_ready_handlers(recording_id))
-    return recording
+    except IntegrityError:
+        return f"the egress file {egress.file_key} is already registered to another media entry"
+    return None
 
 
 @lru_cache(maxsize=1)
