@@ -10,6 +10,7 @@ A streaming recognizer is built on `transcribe_samples`: buffer PCM (`audio.pcm1
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -293,6 +294,37 @@ class SpeechEngine:
             result.channel = channel
             results.append(result)
         return results
+
+
+def segment_split_at_pauses(segment: Segment, *, pause: float) -> list[Segment]:
+    """`segment` cut where its words pause for more than `pause` seconds; each piece spans its own words.
+
+    Whisper (more so behind the VAD, which removes the silence first) can return one segment for speech either side
+    of a long pause: "Good morning Bob." ... 8 s ... "Yes, it is ready." as one segment from 0 s to 11 s. Merged with
+    another voice, that segment's start sorts the reply before the question it answers. Without word times the
+    segment is kept whole.
+    """
+    words = segment.words
+    if len(words) < 2:
+        return [segment]
+    groups: list[list[Word]] = [[words[0]]]
+    for previous, word in itertools.pairwise(words):
+        if word.start - previous.end > pause:
+            groups.append([])
+        groups[-1].append(word)
+    if len(groups) == 1:
+        return [segment]
+    return [
+        Segment(
+            start=group[0].start,
+            end=group[-1].end,
+            text=" ".join(w.text for w in group),
+            words=tuple(group),
+            confidence=segment.confidence,
+            language=segment.language,
+        )
+        for group in groups
+    ]
 
 
 # Whisper invents a short phrase ("I'm sorry.", "Thank you.") over trailing silence or noise: such a segment has

@@ -34,7 +34,13 @@ from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant, TenantUser
 from transcription.audio import AudioDecodeError, AudioFacts, AudioTooLong, audio_channel, audio_measure
 from transcription.capabilities import post_call_available
-from transcription.engine import Segment, UnsupportedLanguage, engine_get, whisper_language_for
+from transcription.engine import (
+    Segment,
+    UnsupportedLanguage,
+    engine_get,
+    segment_split_at_pauses,
+    whisper_language_for,
+)
 from transcription.exports import transcript_as_text
 from transcription.model_files import ModelUnavailable
 from transcription.models import Transcription, TranscriptSegment
@@ -46,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 # Progress is written at most this often (seconds) so a long job does not hammer the row.
 PROGRESS_WRITE_INTERVAL = 1.0
+# A segment is cut where its words pause longer than this (seconds), so every segment sits at the time its own
+# words were spoken and voices merge in speaking order.
+SEGMENT_PAUSE_SECONDS = 1.0
 
 
 class TranscriptionRetry(Exception):
@@ -429,7 +438,11 @@ def _transcribe(transcription: Transcription) -> tuple[list[SpeakerSegment], flo
                     progress=progress.update,
                 )
                 detected = detected or (result.language if result.segments else "")
-                results += [SpeakerSegment(segment, label, name) for segment in result.segments]
+                results += [
+                    SpeakerSegment(piece, label, name)
+                    for segment in result.segments
+                    for piece in segment_split_at_pauses(segment, pause=SEGMENT_PAUSE_SECONDS)
+                ]
     results.sort(key=lambda s: (s.segment.start, s.segment.end, s.speaker_label))
     return results, duration, detected or (language or "")
 
