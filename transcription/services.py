@@ -31,7 +31,7 @@ from django.utils import timezone
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
-from scaiwave.models import Tenant, TenantUser
+from scaiwave.models import Tenant
 from transcription.audio import AudioDecodeError, AudioFacts, AudioTooLong, audio_channel, audio_measure
 from transcription.capabilities import post_call_available
 from transcription.engine import (
@@ -270,15 +270,13 @@ def _local_file(key: str) -> Iterator[Path]:
         yield Path(tmp.name)
 
 
-def _display_name(*, tenant_id: str, identity: str, speaker_map: dict[str, str], keys: list[str]) -> str:
+def _display_name(*, identity: str, token_name: str, speaker_map: dict[str, str], keys: list[str]) -> str:
+    """A track's speaker name: the request's map (track sid, then identity), then the display `name` of the
+    participant's LiveKit token, then the identity."""
     for key in keys:
         if key and speaker_map.get(key):
             return str(speaker_map[key])
-    if identity:
-        user = TenantUser.objects.filter(tenant_id=tenant_id, external_id=identity).only("display_name").first()
-        if user is not None and user.display_name:
-            return user.display_name
-    return identity
+    return token_name or identity
 
 
 def _sources_for(transcription: Transcription) -> tuple[list[AudioSource], bool]:
@@ -306,8 +304,8 @@ def _sources_for(transcription: Transcription) -> tuple[list[AudioSource], bool]
                     offset=max(0.0, (egress.created_at - origin).total_seconds()),
                     speaker_label=label,
                     speaker_name=_display_name(
-                        tenant_id=transcription.tenant_id,
                         identity=egress.participant_identity,
+                        token_name=egress.participant_name,
                         speaker_map=transcription.speaker_map,
                         keys=[egress.track_sid, egress.participant_identity],
                     ),

@@ -168,7 +168,7 @@ class TranscriptionListView(TranscriptionsBaseView):
         status = request.query_params.get("status") or None
         if status is not None and status not in Transcription.Status.values:
             raise ProblemError(400, "validation_failed", "Unknown status.", errors={"status": ["Unknown status."]})
-        queryset = selectors.transcription_list(
+        queryset = selectors.transcription_list_post_call(
             tenant=principal_of(request).tenant,
             recording_id=request.query_params.get("recordingId") or None,
             status=status,

@@ -138,8 +138,12 @@ def recording_start(
     audio: bool = True,
     video: bool = True,
     transcript: bool = False,
+    speaker_tracks: bool = False,
 ) -> tuple[Recording, bool]:
     """Start recording a room (or one of its calls). Returns (recording, created).
+
+    With `transcript` (a transcription is queued when ready) or `speaker_tracks`, each published microphone is
+    also recorded on its own (audio-only track egress), so the transcript names each voice.
 
     Idempotent: a recording already starting or recording for the room (or call) is
     returned with created=False. Raises RecordingsDisabled (tenant setting), RoomNotLive,
@@ -181,6 +185,7 @@ def recording_start(
                 audio=audio,
                 video=video,
                 transcript=transcript,
+                speaker_tracks=transcript or speaker_tracks,
                 livekit_room=livekit_room,
                 storage_key=info.file_results[0].filename if info.file_results else key,
                 requested_by=requested_by,
@@ -189,7 +194,7 @@ def recording_start(
                 recording=recording, egress_id=info.egress_id, kind=RecordingEgress.Kind.ROOM_COMPOSITE
             )
             _apply_to_egress(recording, egress, info)
-            if transcript:
+            if recording.speaker_tracks:
                 _start_track_egresses(recording)
             _emit(recording, "recording_started")
         except BaseException:
@@ -238,10 +243,12 @@ def _start_track_egresses(recording: Recording) -> None:
     for participant in participants:
         for track in participant.tracks:
             if track.type == lk_models.TrackType.AUDIO:
-                _start_track_egress(recording, identity=participant.identity, track_sid=track.sid)
+                _start_track_egress(
+                    recording, identity=participant.identity, name=participant.name, track_sid=track.sid
+                )
 
 
-def _start_track_egress(recording: Recording, *, identity: str, track_sid: str) -> None:
+def _start_track_egress(recording: Recording, *, identity: str, name: str, track_sid: str) -> None:
     filepath = _track_key_stem(recording, identity=identity, track_sid=track_sid) + ".ogg"
     try:
         info = gateway.egress_start_track(room_name=recording.livekit_room, track_sid=track_sid, filepath=filepath)
@@ -254,24 +261,25 @@ def _start_track_egress(recording: Recording, *, identity: str, track_sid: str) 
         kind=RecordingEgress.Kind.TRACK_AUDIO,
         track_sid=track_sid,
         participant_identity=identity,
+        participant_name=name[:256],
     )
     _apply_to_egress(recording, egress, info)
 
 
-def recording_track_published(*, livekit_room: str, identity: str, track_sid: str) -> None:
-    """A microphone published while a `transcript: true` recording runs gets its own track egress too.
+def recording_track_published(*, livekit_room: str, identity: str, track_sid: str, name: str = "") -> None:
+    """A microphone published while a recording with speaker tracks runs gets its own track egress too.
 
     Locks each such Recording row; a track that already has an egress is left alone (webhooks repeat).
     """
     candidates = Recording.objects.filter(
-        livekit_room=livekit_room, transcript=True, status__in=Recording.ACTIVE_STATUSES
+        livekit_room=livekit_room, speaker_tracks=True, status__in=Recording.ACTIVE_STATUSES
     ).values_list("pk", flat=True)
     for recording_id in candidates:
         with transaction.atomic():
             recording = Recording.objects.select_for_update(of=("self",)).get(pk=recording_id)
             if not recording.is_active or recording.egresses.filter(track_sid=track_sid).exists():
                 continue
-            _start_track_egress(recording, identity=identity, track_sid=track_sid)
+            _start_track_egress(recording, identity=identity, name=name, track_sid=track_sid)
 
 
 def _stop_egress_quietly(egress_id: str) -> None:
@@ -364,7 +372,10 @@ def recording_apply_livekit_event(event: lk_webhook.WebhookEvent, record: LiveKi
     if event.event == "track_published":
         if event.track.type == lk_models.TrackType.AUDIO and event.track.sid and event.participant.identity:
             recording_track_published(
-                livekit_room=event.room.name, identity=event.participant.identity, track_sid=event.track.sid
+                livekit_room=event.room.name,
+                identity=event.participant.identity,
+                name=event.participant.name,
+                track_sid=event.track.sid,
             )
         return
     if event.event not in ("egress_started", "egress_updated", "egress_ended"):

@@ -144,3 +144,21 @@ def test_two_simultaneous_starts_make_one_recording(acme, standup, livekit):
     assert results[0][1] == results[1][1]
     assert Recording.objects.count() == 1
     assert len(livekit.control.state()["egress"]) == 1
+
+
+def test_a_room_recording_records_each_speakers_audio_under_their_token_name(acme, standup, livekit):
+    # POST /v1/recordings/{id}/transcribe names voices by track sid: a room recording must have a track per voice.
+    livekit.control.connect(livekit.token("alice", standup.livekit_name, can_publish=True, name="Alice Token"))
+    published = livekit.control.publish(standup.livekit_name, "alice", tone={"frequency": 440, "seconds": 5})
+
+    response = acme.server().post("/v1/rooms/standup/recording/start")
+
+    assert response.status_code == 201
+    recording = Recording.objects.get(pk=response.json()["recordingId"])
+    assert recording.speaker_tracks and not recording.transcript
+    [track] = recording.egresses.filter(kind="track_audio")
+    assert (track.track_sid, track.participant_identity, track.participant_name) == (
+        published["sid"],
+        "alice",
+        "Alice Token",
+    )

@@ -62,7 +62,7 @@ def test_a_call_recording_with_transcript_is_transcribed_per_participant(
     ]
     livekit_room = f"scaiwave-{call_id}"
     for identity, speech in (("alice", alice_says), ("dave", dave_says)):
-        emu.control.connect(emu.token(identity, livekit_room, can_publish=True))
+        emu.control.connect(emu.token(identity, livekit_room, can_publish=True, name=identity.title()))
         emu.control.publish(livekit_room, identity, file=speech, unpublish_on_end=False)
 
     recording_id, _ = record_for(

@@ -58,3 +58,24 @@ def test_a_reply_never_comes_before_its_question_across_tracks(acme, speech_dir:
     starts = [start for _, _, start, _ in spoken]
     assert starts == sorted(starts)
     assert spoken[answer][2] >= 8.0, spoken  # each segment spans its own words, not the pause before them
+
+
+def test_a_track_is_named_by_the_map_then_its_token_name_then_its_identity(acme, speech_dir: Path) -> None:
+    # A ScaiWave user with another display name must not win over the name in the participant's token.
+    acme.user_row("gina-7a33", name="Gina from elsewhere")
+    recording = recording_make(room_make(acme.tenant))
+    clip = espeak(speech_dir / "names.wav", "Hello there.")
+    track_add(recording, clip, identity="gina-7a33", track_sid="TR_gina", started_after=0, name="Gina Token-Name")
+    track_add(recording, clip, identity="hank-1", track_sid="TR_hank", started_after=0, name="Hank Token-Name")
+    track_add(recording, clip, identity="ivy-2", track_sid="TR_ivy", started_after=0)
+    track_add(recording, clip, identity="jo-3", track_sid="TR_jo", started_after=0)
+    job = Transcription.objects.create(
+        tenant=acme.tenant, recording=recording, speaker_map={"TR_hank": "Hank from the map", "TR_jo": "Jo"}
+    )
+
+    transcription_run_task(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == "completed", job.error
+    names = dict(job.segments.values_list("speaker_label", "speaker_name"))
+    assert names == {"gina-7a33": "Gina Token-Name", "hank-1": "Hank from the map", "ivy-2": "ivy-2", "jo-3": "Jo"}
