@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -32,10 +33,19 @@ from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant
-from transcription.audio import AudioDecodeError, AudioFacts, AudioTooLong, audio_channel, audio_measure
+from transcription.audio import (
+    SAMPLE_RATE,
+    AudioDecodeError,
+    AudioFacts,
+    AudioTooLong,
+    Samples,
+    audio_channel,
+    audio_measure,
+)
 from transcription.capabilities import post_call_available
 from transcription.engine import (
     Segment,
+    SpeechEngine,
     UnsupportedLanguage,
     engine_get,
     segment_split_at_pauses,
@@ -55,6 +65,11 @@ PROGRESS_WRITE_INTERVAL = 1.0
 # A segment is cut where its words pause longer than this (seconds), so every segment sits at the time its own
 # words were spoken and voices merge in speaking order.
 SEGMENT_PAUSE_SECONDS = 1.0
+# A track whose file began this long after the recording's may have missed its speaker's first words (see
+# _lead_in); they are looked for up to TRACK_LEAD_IN_SECONDS before it, in the recording's mixed file.
+TRACK_LEAD_IN_MIN_SECONDS = 0.3
+TRACK_LEAD_IN_SECONDS = 3.0
+TRACK_LEAD_IN_OVERLAP_SECONDS = 1.0
 
 
 class TranscriptionRetry(Exception):
@@ -243,6 +258,8 @@ class AudioSource:
     speaker_label: str = ""
     speaker_name: str = ""
     duration: float | None = None  # as the recordings app measured it, when it did
+    # A per-speaker track: the recording's mixed file, which holds what was said before the track file began.
+    lead_in_key: str = ""
 
 
 @dataclass
@@ -290,8 +307,11 @@ def _sources_for(transcription: Transcription) -> tuple[list[AudioSource], bool]
     entries = list(recording.media_entries.filter(missing_since__isnull=True).select_related("egress"))
     tracks = [e for e in entries if e.egress is not None and e.egress.kind == "track_audio"]
     if tracks:
-        # Each track egress started when its participant's track did: place it on the recording's clock.
-        origin = min(e.egress.created_at for e in tracks if e.egress is not None)
+        # Each track egress started when its participant's track did: place it on the recording's clock, which is
+        # the composite's (both egresses take the same time to become active after they are asked for).
+        mixed = [e for e in entries if e.egress is not None and e.egress.kind == "room_composite"]
+        starts = [e.egress.created_at for e in (mixed or tracks) if e.egress is not None]
+        origin = min(starts)
         sources = []
         for entry in tracks:
             egress = entry.egress
@@ -302,6 +322,7 @@ def _sources_for(transcription: Transcription) -> tuple[list[AudioSource], bool]
                     key=entry.key,
                     duration=entry.duration_seconds,
                     offset=max(0.0, (egress.created_at - origin).total_seconds()),
+                    lead_in_key=mixed[0].key if mixed else "",
                     speaker_label=label,
                     speaker_name=_display_name(
                         identity=egress.participant_identity,
@@ -441,8 +462,71 @@ def _transcribe(transcription: Transcription) -> tuple[list[SpeakerSegment], flo
                     for segment in result.segments
                     for piece in segment_split_at_pauses(segment, pause=SEGMENT_PAUSE_SECONDS)
                 ]
+    for source in sources:
+        if source.lead_in_key and source.offset > TRACK_LEAD_IN_MIN_SECONDS:
+            results += _lead_in(engine, source, results, language=language, cap=cap)
     results.sort(key=lambda s: (s.segment.start, s.segment.end, s.speaker_label))
     return results, duration, detected or (language or "")
+
+
+def _window(path: Path, *, start: float, end: float, cap: float) -> Samples:
+    """Mono samples of `path` between `start` and `end` seconds, decoded as a stream (nothing else is kept)."""
+    first, last = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+    kept: list[Samples] = []
+    position = 0
+    for block in audio_channel(path, channel=None, max_seconds=cap):
+        lo, hi = max(first - position, 0), min(last - position, len(block))
+        if lo < hi:
+            kept.append(block[lo:hi])
+        position += len(block)
+        if position >= last:
+            break
+    return np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
+
+
+def _bare(word: str) -> str:
+    return "".join(c for c in word.lower() if c.isalnum())
+
+
+def _lead_in(
+    engine: SpeechEngine, track: AudioSource, heard: list[SpeakerSegment], *, language: str | None, cap: float
+) -> list[SpeakerSegment]:
+    """What the track's speaker said just before their track file began, taken from the mixed file.
+
+    A track egress is started when LiveKit reports the track (track_published), so the first words of someone who
+    speaks as they join ("Good morning Bob.") are only in the composite. Words there in the
+    TRACK_LEAD_IN_SECONDS before the track's file, that end before the track's own first word and overlap no other
+    speaker's words, are the track speaker's.
+    """
+    own = sorted((s.segment for s in heard if s.speaker_label == track.speaker_label), key=lambda s: s.start)
+    first_own = own[0].start if own else track.offset + TRACK_LEAD_IN_OVERLAP_SECONDS
+    first_word = _bare(own[0].words[0].text) if own and own[0].words else ""
+    others = [(w.start, w.end) for s in heard if s.speaker_label != track.speaker_label for w in s.segment.words]
+    start = max(0.0, track.offset - TRACK_LEAD_IN_SECONDS)
+    with _local_file(track.lead_in_key) as path:
+        samples = _window(path, start=start, end=track.offset + TRACK_LEAD_IN_OVERLAP_SECONDS, cap=cap)
+    result = engine.transcribe_samples(samples, language=language, offset=start)
+    words = [
+        word
+        for segment in result.segments
+        for word in segment.words
+        # Began before the track's file and its first word (the clocks agree to a few hundred ms), and is not that
+        # first word heard again in full where the track caught only its end.
+        if word.start < min(track.offset, first_own) - 0.1
+        and not (word.end > first_own and _bare(word.text) == first_word)
+        and not any(word.start < other_end and other_start < word.end for other_start, other_end in others)
+    ]
+    if not words:
+        return []
+    segment = Segment(
+        start=words[0].start,
+        end=words[-1].end,
+        text=" ".join(w.text for w in words),
+        words=tuple(words),
+        confidence=min(s.confidence for s in result.segments),
+        language=result.language,
+    )
+    return [SpeakerSegment(segment, track.speaker_label, track.speaker_name)]
 
 
 def _finish(transcription_id: str, segments: list[SpeakerSegment], duration: float, detected: str) -> None:
