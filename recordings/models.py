@@ -82,6 +82,9 @@ class Recording(models.Model):
     audio = models.BooleanField(default=True)
     video = models.BooleanField(default=True)
     transcript = models.BooleanField(default=False)
+    # One audio-only track egress per speaker beside the composite, so a later transcription names each voice
+    # (always with `transcript`; document 001's room recordings too, whose transcribe maps track sids to names).
+    speaker_tracks = models.BooleanField(default=False)
     # The LiveKit room recorded: the room's livekit_name, or the call's `scaiwave-<call_id>`.
     livekit_room = models.CharField(max_length=256)
     # Where the composite file goes (the egress filepath): recordings/<call_id|room>/<timestamp>.mp4
@@ -172,6 +175,8 @@ class RecordingEgress(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     track_sid = models.CharField(max_length=64, blank=True, default="")
     participant_identity = models.CharField(max_length=256, blank=True, default="")
+    # The display `name` of the participant's token (LiveKit's ParticipantInfo.name) when its track egress started.
+    participant_name = models.CharField(max_length=256, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.STARTING)
     error = models.TextField(blank=True, default="")
     # The object key LiveKit reported (FileInfo.filename) and what it said about the file.

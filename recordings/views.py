@@ -308,7 +308,8 @@ class RoomRecordingStartView(RoomRecordingBase):
     @idempotent
     def post(self, request: Request, room_id: str) -> Response:
         room = self.open_room(request, room_id)
-        recording, created = services.recording_start(room=room, requested_by=None)
+        # Per-speaker audio beside the composite: POST /v1/recordings/{id}/transcribe names voices by track sid.
+        recording, created = services.recording_start(room=room, requested_by=None, speaker_tracks=True)
         fresh = selectors.recording_get(tenant=room.tenant, reference=recording.pk) or recording
         return Response(room_recording_start_data(fresh, created=created), status=201 if created else 200)
 

@@ -534,6 +534,8 @@ STT_WORD_TIMESTAMPS = env_bool("STT_WORD_TIMESTAMPS", True)
 STT_TEMPERATURES = env_float_list("STT_TEMPERATURES", (0.0, 0.4, 0.8))
 # Long audio is transcribed in pieces of about this many seconds, cut at pauses (bounds a worker's memory).
 STT_CHUNK_SECONDS = env_float("STT_CHUNK_SECONDS", 600.0, minimum=30.0)
+# The longest audio file (an upload, a recording track) transcribed; longer is refused (audio_too_long).
+MAX_AUDIO_SECONDS = env_float("MAX_AUDIO_SECONDS", 4 * 3600.0, minimum=1.0)
 # How many times a failed post-call job is retried before it is marked failed.
 TRANSCRIPTION_MAX_RETRIES = env_int("TRANSCRIPTION_MAX_RETRIES", 2, minimum=0)
 # Time limit of one post-call job (seconds); 3 h covers a 10-hour call even at a real-time factor of 0.3.

@@ -14,7 +14,7 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 from django.conf import settings
 
-from transcription.audio import SAMPLE_RATE, Samples, audio_decode, pcm16_to_float
+from transcription.audio import SAMPLE_RATE, Samples, audio_channel, audio_measure, pcm16_to_float
 from transcription.model_files import ModelSource, model_source_resolve
 
 # Called with (seconds of audio done, total seconds) while a transcription runs.
@@ -128,37 +128,80 @@ class SpeechEngine:
 
         `language` is a Whisper code (see whisper_language_for) or None to detect it (on the first piece, then
         kept). An English-only model always decodes English. Audio longer than STT_CHUNK_SECONDS is cut at its
-        quietest moments into pieces of about that length, so memory stays bounded on long calls.
+        quietest moments into pieces of about that length (see transcribe_blocks).
         """
-        duration = len(samples) / SAMPLE_RATE
+        return self.transcribe_blocks(
+            [samples],
+            duration=len(samples) / SAMPLE_RATE,
+            language=language,
+            offset=offset,
+            word_timestamps=word_timestamps,
+            vad_filter=vad_filter,
+            progress=progress,
+        )
+
+    def transcribe_blocks(
+        self,
+        blocks: Iterable[Samples],
+        *,
+        duration: float | None = None,
+        language: str | None = None,
+        offset: float = 0.0,
+        word_timestamps: bool | None = None,
+        vad_filter: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> TranscriptionResult:
+        """Transcribe a stream of 16 kHz mono float32 blocks (audio.audio_channel) as one recording.
+
+        Blocks are gathered until a piece of about STT_CHUNK_SECONDS can be cut at its quietest 100 ms (a pause, so
+        no word is cut in two); each piece is transcribed and dropped. Memory holds at most one piece, a cut's
+        search window and one block, whatever the length. `duration` (seconds, when known) scales `progress`.
+        """
         if not self.multilingual:
             language = "en"
-        if duration < 0.05:
-            return TranscriptionResult([], language or "en", 0.0, duration)
+        chunk = int(settings.STT_CHUNK_SECONDS * SAMPLE_RATE)
+        search = int(_CUT_SEARCH_SECONDS * SAMPLE_RATE)
         segments: list[Segment] = []
         detected, probability = language or "", 1.0 if language else 0.0
-        bounds = _split_points(samples, settings.STT_CHUNK_SECONDS)
-        for start, stop in itertools.pairwise(bounds):
-            piece_start = start / SAMPLE_RATE
+        buffer: Samples = np.zeros(0, dtype=np.float32)
+        consumed = 0  # samples transcribed before buffer[0]
+        total = duration or 0.0
+
+        def run_piece(piece: Samples) -> None:
+            nonlocal detected, probability
+            piece_start = consumed / SAMPLE_RATE
+            if len(piece) / SAMPLE_RATE < 0.05:
+                return
 
             def piece_progress(done: float, _total: float, base: float = piece_start) -> None:
                 if progress is not None:
-                    progress(min(base + done, duration), duration)
+                    whole = max(total, base + done)
+                    progress(min(base + done, whole), whole)
 
             piece_segments, info = self._transcribe_piece(
-                samples[start:stop],
+                piece,
                 language=language or (detected or None),
                 offset=offset + piece_start,
                 word_timestamps=settings.STT_WORD_TIMESTAMPS if word_timestamps is None else word_timestamps,
                 vad_filter=settings.STT_VAD_FILTER if vad_filter is None else vad_filter,
                 progress=piece_progress,
             )
-            segments += piece_segments
+            segments.extend(piece_segments)
             if not detected:
                 detected, probability = info.language, float(info.language_probability)
+
+        for block in blocks:
+            buffer = np.concatenate([buffer, block.astype(np.float32, copy=False)]) if len(buffer) else block
+            while chunk > 0 and len(buffer) > chunk + search:
+                cut = _quiet_cut(buffer, chunk, search)
+                run_piece(buffer[:cut])
+                consumed += cut
+                buffer = buffer[cut:].copy()  # a copy: the transcribed piece's memory is released
+        run_piece(buffer)
+        heard = (consumed + len(buffer)) / SAMPLE_RATE
         if progress is not None:
-            progress(duration, duration)
-        return TranscriptionResult(segments, detected or "en", probability, duration)
+            progress(heard, heard)
+        return TranscriptionResult(segments, detected or language or "en", probability, heard)
 
     def _transcribe_piece(
         self,
@@ -222,26 +265,66 @@ class SpeechEngine:
         *,
         language: str | None = None,
         split_channels: bool = False,
+        max_seconds: float | None = None,
         progress: ProgressCallback | None = None,
     ) -> list[TranscriptionResult]:
-        """Decode and transcribe a media file: one result, or one per channel with `split_channels` on a
-        stereo file (each result's `channel` set, times on the file's clock)."""
-        audio = audio_decode(source, split_channels=split_channels)
-        if len(audio.channels) == 1:
-            return [self.transcribe_samples(audio.channels[0], language=language, progress=progress)]
-        total = audio.duration * len(audio.channels)
+        """Decode (streaming) and transcribe a media file: one result, or one per channel with `split_channels` on
+        a stereo file (each result's `channel` set, times on the file's clock).
+
+        `max_seconds` defaults to MAX_AUDIO_SECONDS. Raises audio.AudioDecodeError, audio.AudioTooLong.
+        """
+        cap = settings.MAX_AUDIO_SECONDS if max_seconds is None else max_seconds
+        facts = audio_measure(source, split_channels=split_channels, max_seconds=cap)
+        channels: list[int | None] = [None] if facts.channels == 1 else [0, 1]
+        total = facts.duration * len(channels)
         results = []
-        for index, channel in enumerate(audio.channels):
-            done_before = audio.duration * index
+        for index, channel in enumerate(channels):
+            done_before = facts.duration * index
 
             def channel_progress(done: float, _total: float, base: float = done_before) -> None:
                 if progress is not None:
                     progress(base + done, total)
 
-            result = self.transcribe_samples(channel, language=language, progress=channel_progress)
-            result.channel = index
+            result = self.transcribe_blocks(
+                audio_channel(source, channel=channel, max_seconds=cap),
+                duration=facts.duration,
+                language=language,
+                progress=channel_progress,
+            )
+            result.channel = channel
             results.append(result)
         return results
+
+
+def segment_split_at_pauses(segment: Segment, *, pause: float) -> list[Segment]:
+    """`segment` cut where its words pause for more than `pause` seconds; each piece spans its own words.
+
+    Whisper (more so behind the VAD, which removes the silence first) can return one segment for speech either side
+    of a long pause: "Good morning Bob." ... 8 s ... "Yes, it is ready." as one segment from 0 s to 11 s. Merged with
+    another voice, that segment's start sorts the reply before the question it answers. Without word times the
+    segment is kept whole.
+    """
+    words = segment.words
+    if len(words) < 2:
+        return [segment]
+    groups: list[list[Word]] = [[words[0]]]
+    for previous, word in itertools.pairwise(words):
+        if word.start - previous.end > pause:
+            groups.append([])
+        groups[-1].append(word)
+    if len(groups) == 1:
+        return [segment]
+    return [
+        Segment(
+            start=group[0].start,
+            end=group[-1].end,
+            text=" ".join(w.text for w in group),
+            words=tuple(group),
+            confidence=segment.confidence,
+            language=segment.language,
+        )
+        for group in groups
+    ]
 
 
 # Whisper invents a short phrase ("I'm sorry.", "Thank you.") over trailing silence or noise: such a segment has
@@ -260,28 +343,16 @@ _CUT_SEARCH_SECONDS = 5.0
 _CUT_FRAME = SAMPLE_RATE // 10
 
 
-def _split_points(samples: Samples, chunk_seconds: float) -> list[int]:
-    """Sample indexes [0, ..., len] cutting `samples` into pieces of about `chunk_seconds`, each cut placed at
-    the quietest 100 ms within a few seconds of its nominal place (a pause, so no word is cut in two)."""
-    length = len(samples)
-    chunk = int(chunk_seconds * SAMPLE_RATE)
-    if chunk <= 0 or length <= chunk + _CUT_SEARCH_SECONDS * SAMPLE_RATE:
-        return [0, length]
-    points = [0]
-    nominal = chunk
-    search = int(_CUT_SEARCH_SECONDS * SAMPLE_RATE)
-    while nominal < length - search:
-        lo, hi = max(points[-1] + _CUT_FRAME, nominal - search), min(length - _CUT_FRAME, nominal + search)
-        window = samples[lo:hi]
-        frames = len(window) // _CUT_FRAME
-        if frames == 0:
-            break
-        energy = np.square(window[: frames * _CUT_FRAME].reshape(frames, _CUT_FRAME)).mean(axis=1)
-        cut = lo + int(np.argmin(energy)) * _CUT_FRAME + _CUT_FRAME // 2
-        points.append(cut)
-        nominal = cut + chunk
-    points.append(length)
-    return points
+def _quiet_cut(samples: Samples, nominal: int, search: int) -> int:
+    """Where to cut `samples` near index `nominal`: the middle of the quietest 100 ms within `search` samples of
+    it (a pause, so no word is cut in two)."""
+    lo, hi = max(_CUT_FRAME, nominal - search), min(len(samples) - _CUT_FRAME, nominal + search)
+    window = samples[lo:hi]
+    frames = len(window) // _CUT_FRAME
+    if frames == 0:
+        return nominal
+    energy = np.square(window[: frames * _CUT_FRAME].reshape(frames, _CUT_FRAME)).mean(axis=1)
+    return lo + int(np.argmin(energy)) * _CUT_FRAME + _CUT_FRAME // 2
 
 
 def _resample(samples: Samples, rate: int) -> Samples:

@@ -19,6 +19,19 @@ def transcription_list(
     return queryset
 
 
+def transcription_list_post_call(
+    *, tenant: Tenant, recording_id: str | None = None, status: str | None = None
+) -> QuerySet[Transcription]:
+    """GET /v1/transcriptions ("list all post-call transcriptions"): recording transcriptions only — no live
+    session, no transcription made for an uploaded call's analysis (document 002 lists those itself)."""
+    return (
+        transcription_list(tenant=tenant, recording_id=recording_id, status=status)
+        .filter(mode=Transcription.Mode.POST_CALL)
+        .exclude(uploaded_calls__isnull=False)
+        .exclude(media_entry__source="upload")
+    )
+
+
 def transcription_get(*, tenant: Tenant, transcription_id: str) -> Transcription | None:
     return transcription_list(tenant=tenant).filter(pk=transcription_id).first()
 

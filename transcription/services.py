@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -33,10 +34,25 @@ from scaiwave.api.errors import ProblemError
 from scaiwave.audit import deletion_record
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
-from scaiwave.models import Tenant, TenantUser
-from transcription.audio import AudioDecodeError, DecodedAudio, audio_decode, channels_are_distinct
+from scaiwave.models import Tenant
+from transcription.audio import (
+    SAMPLE_RATE,
+    AudioDecodeError,
+    AudioFacts,
+    AudioTooLong,
+    Samples,
+    audio_channel,
+    audio_measure,
+)
 from transcription.capabilities import post_call_available
-from transcription.engine import Segment, UnsupportedLanguage, engine_get, whisper_language_for
+from transcription.engine import (
+    Segment,
+    SpeechEngine,
+    UnsupportedLanguage,
+    engine_get,
+    segment_split_at_pauses,
+    whisper_language_for,
+)
 from transcription.exports import transcript_as_text
 from transcription.model_files import ModelUnavailable
 from transcription.models import Transcription, TranscriptSegment
@@ -48,6 +64,14 @@ logger = logging.getLogger(__name__)
 
 # Progress is written at most this often (seconds) so a long job does not hammer the row.
 PROGRESS_WRITE_INTERVAL = 1.0
+# A segment is cut where its words pause longer than this (seconds), so every segment sits at the time its own
+# words were spoken and voices merge in speaking order.
+SEGMENT_PAUSE_SECONDS = 1.0
+# A track whose file began this long after the recording's may have missed its speaker's first words (see
+# _lead_in); they are looked for up to TRACK_LEAD_IN_SECONDS before it, in the recording's mixed file.
+TRACK_LEAD_IN_MIN_SECONDS = 0.3
+TRACK_LEAD_IN_SECONDS = 3.0
+TRACK_LEAD_IN_OVERLAP_SECONDS = 1.0
 
 
 class TranscriptionRetry(Exception):
@@ -84,6 +108,21 @@ def _check_language(language: str) -> None:
         )
 
 
+def transcription_check_audio_length(*, seconds: float | None) -> None:
+    """Refuse audio that lasts longer than MAX_AUDIO_SECONDS, when its length is known (a container's header, a
+    recording's measured duration). Unknown lengths pass: the job's streaming decode stops at the cap.
+
+    Raises ProblemError 422 audio_too_long.
+    """
+    cap = settings.MAX_AUDIO_SECONDS
+    if seconds is not None and seconds > cap:
+        raise ProblemError(
+            422,
+            AudioTooLong.code,
+            f"The audio lasts {seconds:.0f} seconds; this server transcribes at most {cap:g} (MAX_AUDIO_SECONDS).",
+        )
+
+
 def _queue(transcription: Transcription) -> None:
     from transcription.tasks import transcription_run_task
 
@@ -98,7 +137,8 @@ def transcription_request(
     """Queue a post-call transcription of one of the tenant's recordings (POST .../transcribe).
 
     Raises ProblemError 503 transcription_unavailable, 403 transcription_disabled, 400 unsupported_language,
-    404 recording_not_found, 409 recording_not_ready. Locks the recording row so two requests queue in order.
+    404 recording_not_found, 409 recording_not_ready, 422 audio_too_long. Locks the recording row so two
+    requests queue in order.
     """
     from recordings.models import Recording
 
@@ -113,6 +153,9 @@ def transcription_request(
             "recording_not_ready",
             f"Recording {recording_id!r} has no finished media yet (status {recording.status}).",
         )
+    entries = recording.media_entries.filter(missing_since__isnull=True)
+    for seconds in entries.values_list("duration_seconds", flat=True):
+        transcription_check_audio_length(seconds=seconds)
     transcription = Transcription.objects.create(
         tenant=tenant,
         recording=recording,
@@ -226,6 +269,8 @@ class AudioSource:
     speaker_label: str = ""
     speaker_name: str = ""
     duration: float | None = None  # as the recordings app measured it, when it did
+    # A per-speaker track: the recording's mixed file, which holds what was said before the track file began.
+    lead_in_key: str = ""
 
 
 @dataclass
@@ -253,15 +298,13 @@ def _local_file(key: str) -> Iterator[Path]:
         yield Path(tmp.name)
 
 
-def _display_name(*, tenant_id: str, identity: str, speaker_map: dict[str, str], keys: list[str]) -> str:
+def _display_name(*, identity: str, token_name: str, speaker_map: dict[str, str], keys: list[str]) -> str:
+    """A track's speaker name: the request's map (track sid, then identity), then the display `name` of the
+    participant's LiveKit token, then the identity."""
     for key in keys:
         if key and speaker_map.get(key):
             return str(speaker_map[key])
-    if identity:
-        user = TenantUser.objects.filter(tenant_id=tenant_id, external_id=identity).only("display_name").first()
-        if user is not None and user.display_name:
-            return user.display_name
-    return identity
+    return token_name or identity
 
 
 def _sources_for(transcription: Transcription) -> tuple[list[AudioSource], bool]:
@@ -275,8 +318,11 @@ def _sources_for(transcription: Transcription) -> tuple[list[AudioSource], bool]
     entries = list(recording.media_entries.filter(missing_since__isnull=True).select_related("egress"))
     tracks = [e for e in entries if e.egress is not None and e.egress.kind == "track_audio"]
     if tracks:
-        # Each track egress started when its participant's track did: place it on the recording's clock.
-        origin = min(e.egress.created_at for e in tracks if e.egress is not None)
+        # Each track egress started when its participant's track did: place it on the recording's clock, which is
+        # the composite's (both egresses take the same time to become active after they are asked for).
+        mixed = [e for e in entries if e.egress is not None and e.egress.kind == "room_composite"]
+        starts = [e.egress.created_at for e in (mixed or tracks) if e.egress is not None]
+        origin = min(starts)
         sources = []
         for entry in tracks:
             egress = entry.egress
@@ -287,10 +333,11 @@ def _sources_for(transcription: Transcription) -> tuple[list[AudioSource], bool]
                     key=entry.key,
                     duration=entry.duration_seconds,
                     offset=max(0.0, (egress.created_at - origin).total_seconds()),
+                    lead_in_key=mixed[0].key if mixed else "",
                     speaker_label=label,
                     speaker_name=_display_name(
-                        tenant_id=transcription.tenant_id,
                         identity=egress.participant_identity,
+                        token_name=egress.participant_name,
                         speaker_map=transcription.speaker_map,
                         keys=[egress.track_sid, egress.participant_identity],
                     ),
@@ -374,45 +421,123 @@ def _claim(transcription_id: str) -> Transcription | None:
 
 
 def _voices(
-    transcription: Transcription, audio: DecodedAudio, source: AudioSource, per_speaker: bool
-) -> list[tuple[Any, str, str]]:
-    """(samples, label, name) for each voice in one decoded source."""
+    transcription: Transcription, facts: AudioFacts, source: AudioSource, per_speaker: bool
+) -> list[tuple[int | None, str, str]]:
+    """(channel, label, name) for each voice in one source; channel None is the whole file mixed to mono."""
     if per_speaker:
-        return [(audio.mono(), source.speaker_label, source.speaker_name)]
-    if channels_are_distinct(audio):
+        return [(None, source.speaker_label, source.speaker_name)]
+    if facts.distinct_channels:
         speakers = _channel_speakers(2, transcription.speaker_map)
-        return [(channel, label, name) for (label, name), channel in zip(speakers, audio.channels, strict=True)]
+        return [(channel, label, name) for channel, (label, name) in enumerate(speakers)]
     ((label, name),) = _channel_speakers(1, transcription.speaker_map)
-    return [(audio.mono(), label, name)]
+    return [(None, label, name)]
 
 
 def _transcribe(transcription: Transcription) -> tuple[list[SpeakerSegment], float, str]:
-    """Decode and transcribe every source, one at a time (only one file's audio is in memory at once).
+    """Decode and transcribe every source, one at a time, each as a stream (memory is bounded by the engine's
+    piece length, not by the file's). A first pass measures each file (duration, distinct channels) and refuses
+    one longer than MAX_AUDIO_SECONDS before any speech is recognised.
 
-    Returns (segments ordered by time, audio duration on the recording's clock, detected language)."""
+    Returns (segments ordered by time, audio duration on the recording's clock, detected language).
+    Raises AudioDecodeError, AudioTooLong.
+    """
     engine = engine_get()
     language = whisper_language_for(transcription.language)
+    cap = settings.MAX_AUDIO_SECONDS
     sources, per_speaker = _sources_for(transcription)
+    for source in sources:
+        if source.duration is not None and source.duration > cap:
+            raise AudioTooLong(cap)  # measured when the file was registered: no need to read it
     progress = _ProgressWriter(transcription.pk, sources)
     results: list[SpeakerSegment] = []
     duration = 0.0
     detected = ""
     for index, source in enumerate(sources):
         with _local_file(source.key) as path:
-            audio = audio_decode(path, split_channels=not per_speaker)
-        duration = max(duration, source.offset + audio.duration)
-        voices = _voices(transcription, audio, source, per_speaker)
-        del audio
-        progress.index, progress.parts = index, len(voices)
-        for part, (samples, label, name) in enumerate(voices):
-            progress.part = part
-            result = engine.transcribe_samples(
-                samples, language=language, offset=source.offset, progress=progress.update
-            )
-            detected = detected or (result.language if result.segments else "")
-            results += [SpeakerSegment(segment, label, name) for segment in result.segments]
+            facts = audio_measure(path, split_channels=not per_speaker, max_seconds=cap)
+            duration = max(duration, source.offset + facts.duration)
+            voices = _voices(transcription, facts, source, per_speaker)
+            progress.index, progress.parts = index, len(voices)
+            for part, (channel, label, name) in enumerate(voices):
+                progress.part = part
+                result = engine.transcribe_blocks(
+                    audio_channel(path, channel=channel, max_seconds=cap),
+                    duration=facts.duration,
+                    language=language,
+                    offset=source.offset,
+                    progress=progress.update,
+                )
+                detected = detected or (result.language if result.segments else "")
+                results += [
+                    SpeakerSegment(piece, label, name)
+                    for segment in result.segments
+                    for piece in segment_split_at_pauses(segment, pause=SEGMENT_PAUSE_SECONDS)
+                ]
+    for source in sources:
+        if source.lead_in_key and source.offset > TRACK_LEAD_IN_MIN_SECONDS:
+            results += _lead_in(engine, source, results, language=language, cap=cap)
     results.sort(key=lambda s: (s.segment.start, s.segment.end, s.speaker_label))
     return results, duration, detected or (language or "")
+
+
+def _window(path: Path, *, start: float, end: float, cap: float) -> Samples:
+    """Mono samples of `path` between `start` and `end` seconds, decoded as a stream (nothing else is kept)."""
+    first, last = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+    kept: list[Samples] = []
+    position = 0
+    for block in audio_channel(path, channel=None, max_seconds=cap):
+        lo, hi = max(first - position, 0), min(last - position, len(block))
+        if lo < hi:
+            kept.append(block[lo:hi])
+        position += len(block)
+        if position >= last:
+            break
+    return np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
+
+
+def _bare(word: str) -> str:
+    return "".join(c for c in word.lower() if c.isalnum())
+
+
+def _lead_in(
+    engine: SpeechEngine, track: AudioSource, heard: list[SpeakerSegment], *, language: str | None, cap: float
+) -> list[SpeakerSegment]:
+    """What the track's speaker said just before their track file began, taken from the mixed file.
+
+    A track egress is started when LiveKit reports the track (track_published), so the first words of someone who
+    speaks as they join ("Good morning Bob.") are only in the composite. Words there in the
+    TRACK_LEAD_IN_SECONDS before the track's file, that end before the track's own first word and overlap no other
+    speaker's words, are the track speaker's.
+    """
+    own = sorted((s.segment for s in heard if s.speaker_label == track.speaker_label), key=lambda s: s.start)
+    first_own = own[0].start if own else track.offset + TRACK_LEAD_IN_OVERLAP_SECONDS
+    first_word = _bare(own[0].words[0].text) if own and own[0].words else ""
+    others = [(w.start, w.end) for s in heard if s.speaker_label != track.speaker_label for w in s.segment.words]
+    start = max(0.0, track.offset - TRACK_LEAD_IN_SECONDS)
+    with _local_file(track.lead_in_key) as path:
+        samples = _window(path, start=start, end=track.offset + TRACK_LEAD_IN_OVERLAP_SECONDS, cap=cap)
+    result = engine.transcribe_samples(samples, language=language, offset=start)
+    words = [
+        word
+        for segment in result.segments
+        for word in segment.words
+        # Began before the track's file and its first word (the clocks agree to a few hundred ms), and is not that
+        # first word heard again in full where the track caught only its end.
+        if word.start < min(track.offset, first_own) - 0.1
+        and not (word.end > first_own and _bare(word.text) == first_word)
+        and not any(word.start < other_end and other_start < word.end for other_start, other_end in others)
+    ]
+    if not words:
+        return []
+    segment = Segment(
+        start=words[0].start,
+        end=words[-1].end,
+        text=" ".join(w.text for w in words),
+        words=tuple(words),
+        confidence=min(s.confidence for s in result.segments),
+        language=result.language,
+    )
+    return [SpeakerSegment(segment, track.speaker_label, track.speaker_name)]
 
 
 def _finish(transcription_id: str, segments: list[SpeakerSegment], duration: float, detected: str) -> None:
@@ -579,6 +704,9 @@ def transcription_run(*, transcription_id: str) -> None:
     failpoint("transcription.run.claimed")
     try:
         segments, duration, detected = _transcribe(transcription)
+    except AudioTooLong as exc:
+        _fail(transcription_id, f"{exc.code}: {exc}")
+        return
     except (AudioDecodeError, ModelUnavailable, UnsupportedLanguage) as exc:
         _fail(transcription_id, str(exc))
         return

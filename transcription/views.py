@@ -128,6 +128,7 @@ class RecordingTranscribeView(TranscriptionsBaseView):
             403: problem("Transcription is disabled for this tenant", "transcription_disabled"),
             404: problem("No such recording (also another tenant's)", "recording_not_found"),
             409: problem("The recording has no finished media yet", "recording_not_ready"),
+            422: problem("A file of the recording is longer than MAX_AUDIO_SECONDS", "audio_too_long"),
             503: P_UNAVAILABLE,
             **PROBLEM_RESPONSES,
         },
@@ -168,7 +169,7 @@ class TranscriptionListView(TranscriptionsBaseView):
         status = request.query_params.get("status") or None
         if status is not None and status not in Transcription.Status.values:
             raise ProblemError(400, "validation_failed", "Unknown status.", errors={"status": ["Unknown status."]})
-        queryset = selectors.transcription_list(
+        queryset = selectors.transcription_list_post_call(
             tenant=principal_of(request).tenant,
             recording_id=request.query_params.get("recordingId") or None,
             status=status,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +23,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk_models
@@ -138,8 +140,12 @@ def recording_start(
     audio: bool = True,
     video: bool = True,
     transcript: bool = False,
+    speaker_tracks: bool = False,
 ) -> tuple[Recording, bool]:
     """Start recording a room (or one of its calls). Returns (recording, created).
+
+    With `transcript` (a transcription is queued when ready) or `speaker_tracks`, each published microphone is
+    also recorded on its own (audio-only track egress), so the transcript names each voice.
 
     Idempotent: a recording already starting or recording for the room (or call) is
     returned with created=False. Raises RecordingsDisabled (tenant setting), RoomNotLive,
@@ -181,6 +187,7 @@ def recording_start(
                 audio=audio,
                 video=video,
                 transcript=transcript,
+                speaker_tracks=transcript or speaker_tracks,
                 livekit_room=livekit_room,
                 storage_key=info.file_results[0].filename if info.file_results else key,
                 requested_by=requested_by,
@@ -190,8 +197,8 @@ def recording_start(
             egress = RecordingEgress.objects.create(
                 recording=recording, egress_id=info.egress_id, kind=RecordingEgress.Kind.ROOM_COMPOSITE
             )
-            _apply_to_egress(egress, info)
-            if transcript:
+            _apply_to_egress(recording, egress, info)
+            if recording.speaker_tracks:
                 _start_track_egresses(recording)
             _emit(recording, "recording_started")
         except BaseException:
@@ -240,12 +247,13 @@ def _start_track_egresses(recording: Recording) -> None:
     for participant in participants:
         for track in participant.tracks:
             if track.type == lk_models.TrackType.AUDIO:
-                _start_track_egress(recording, identity=participant.identity, track_sid=track.sid)
+                _start_track_egress(
+                    recording, identity=participant.identity, name=participant.name, track_sid=track.sid
+                )
 
 
-def _start_track_egress(recording: Recording, *, identity: str, track_sid: str) -> None:
-    folder = recording.storage_key.rsplit(".", 1)[0]
-    filepath = f"{folder}/{storage.key_part(identity)}-{track_sid}.ogg"
+def _start_track_egress(recording: Recording, *, identity: str, name: str, track_sid: str) -> None:
+    filepath = _track_key_stem(recording, identity=identity, track_sid=track_sid) + ".ogg"
     try:
         info = gateway.egress_start_track(room_name=recording.livekit_room, track_sid=track_sid, filepath=filepath)
     except gateway.LiveKitError as exc:
@@ -257,24 +265,25 @@ def _start_track_egress(recording: Recording, *, identity: str, track_sid: str) 
         kind=RecordingEgress.Kind.TRACK_AUDIO,
         track_sid=track_sid,
         participant_identity=identity,
+        participant_name=name[:256],
     )
-    _apply_to_egress(egress, info)
+    _apply_to_egress(recording, egress, info)
 
 
-def recording_track_published(*, livekit_room: str, identity: str, track_sid: str) -> None:
-    """A microphone published while a `transcript: true` recording runs gets its own track egress too.
+def recording_track_published(*, livekit_room: str, identity: str, track_sid: str, name: str = "") -> None:
+    """A microphone published while a recording with speaker tracks runs gets its own track egress too.
 
     Locks each such Recording row; a track that already has an egress is left alone (webhooks repeat).
     """
     candidates = Recording.objects.filter(
-        livekit_room=livekit_room, transcript=True, status__in=Recording.ACTIVE_STATUSES
+        livekit_room=livekit_room, speaker_tracks=True, status__in=Recording.ACTIVE_STATUSES
     ).values_list("pk", flat=True)
     for recording_id in candidates:
         with transaction.atomic():
             recording = Recording.objects.select_for_update(of=("self",)).get(pk=recording_id)
             if not recording.is_active or recording.egresses.filter(track_sid=track_sid).exists():
                 continue
-            _start_track_egress(recording, identity=identity, track_sid=track_sid)
+            _start_track_egress(recording, identity=identity, name=name, track_sid=track_sid)
 
 
 def _stop_egress_quietly(egress_id: str) -> None:
@@ -368,7 +377,10 @@ def recording_apply_livekit_event(event: lk_webhook.WebhookEvent, record: LiveKi
     if event.event == "track_published":
         if event.track.type == lk_models.TrackType.AUDIO and event.track.sid and event.participant.identity:
             recording_track_published(
-                livekit_room=event.room.name, identity=event.participant.identity, track_sid=event.track.sid
+                livekit_room=event.room.name,
+                identity=event.participant.identity,
+                name=event.participant.name,
+                track_sid=event.track.sid,
             )
         return
     if event.event not in ("egress_started", "egress_updated", "egress_ended"):
@@ -398,9 +410,48 @@ def recording_apply_egress_info(*, info: lk_egress.EgressInfo) -> Recording | No
     return recording
 
 
-def _apply_to_egress(egress: RecordingEgress, info: lk_egress.EgressInfo) -> bool:
-    """Copy LiveKit's status, error and file facts onto the row. False if the info is stale."""
+# --- Which file keys an egress may report ------------------------------------------------------
+#
+# An egress_ended names its file in fileResults.filename. A forged (or buggy) one could name any object, another
+# tenant's recording included; only the path ScaiWave asked LiveKit to write is accepted. LiveKit may change the
+# extension (it picks one for the codec), never the rest of the path.
+
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}")
+
+
+def _composite_key_stem(recording: Recording) -> str:
+    """The composite's path without extension: `recordings/<owner>/<timestamp>` (also the tracks' folder)."""
+    return posixpath.splitext(recording.storage_key)[0]
+
+
+def _track_key_stem(recording: Recording, *, identity: str, track_sid: str) -> str:
+    return f"{_composite_key_stem(recording)}/{storage.key_part(identity)}-{track_sid}"
+
+
+def _egress_key_stem(recording: Recording, egress: RecordingEgress) -> str:
+    if egress.kind == RecordingEgress.Kind.ROOM_COMPOSITE:
+        return _composite_key_stem(recording)
+    return _track_key_stem(recording, identity=egress.participant_identity, track_sid=egress.track_sid)
+
+
+def _foreign_key_reason(recording: Recording, egress: RecordingEgress, key: str) -> str:
+    """Why `key` is not a file this egress may register ("" when it is: the asked path plus an extension)."""
+    stem = _egress_key_stem(recording, egress)
+    if key.startswith(stem) and _EXTENSION.fullmatch(key[len(stem) :]):
+        return ""
+    return f"LiveKit reported the file {key[:200]!r}, not the path this egress was asked to write ({stem}.*)"
+
+
+def _apply_to_egress(recording: Recording, egress: RecordingEgress, info: lk_egress.EgressInfo) -> bool:
+    """Copy LiveKit's status, error and file facts onto the row. False if the info is stale.
+
+    A file outside the path ScaiWave asked for fails the egress with that reason (its key is not kept).
+    """
     status = _EGRESS_STATUS.get(info.status, RecordingEgress.Status.FAILED)
+    result = info.file_results[0] if info.file_results else None
+    refused = _foreign_key_reason(recording, egress, result.filename) if result and result.filename else ""
+    if refused:
+        status = RecordingEgress.Status.FAILED
     now = timezone.now()
     if _EGRESS_RANK[status] < _EGRESS_RANK[RecordingEgress.Status(egress.status)] or (
         not egress.is_running and status != egress.status
@@ -410,8 +461,10 @@ def _apply_to_egress(egress: RecordingEgress, info: lk_egress.EgressInfo) -> boo
         return False
     egress.status = status
     egress.error = info.error or egress.error
-    if info.file_results:
-        result = info.file_results[0]
+    if refused:
+        logger.warning("egress reported a file outside its path", extra={"egress_id": egress.egress_id})
+        egress.error = refused
+    elif result is not None:
         egress.file_key = result.filename or egress.file_key
         egress.file_size = result.size or egress.file_size
         egress.file_location = result.location or egress.file_location
@@ -425,7 +478,7 @@ def _apply_to_egress(egress: RecordingEgress, info: lk_egress.EgressInfo) -> boo
 def _apply_egress(recording: Recording, egress: RecordingEgress, info: lk_egress.EgressInfo) -> None:
     """Both rows are locked by the caller."""
     previous = egress.status
-    if not _apply_to_egress(egress, info) or (egress.status == previous and egress.is_running):
+    if not _apply_to_egress(recording, egress, info) or (egress.status == previous and egress.is_running):
         return
     S = RecordingEgress.Status
     if egress.kind != RecordingEgress.Kind.ROOM_COMPOSITE:
@@ -502,12 +555,20 @@ def _finished_unregistered(recording_id: str) -> list[RecordingEgress]:
     return list(
         RecordingEgress.objects.filter(recording_id=recording_id, status__in=finished, media_entry__isnull=True)
         .exclude(file_key="")
+        .select_related("recording")
         .order_by("kind", "id")
     )
 
 
-def _inspect_file(key: str) -> _FileFacts | str:
-    """Size, duration and checksum of a stored egress file, or what is wrong with it."""
+def _inspect_file(recording: Recording, egress: RecordingEgress) -> _FileFacts | str:
+    """Size, duration and checksum of a stored egress file, or what is wrong with it (also: not this egress's
+    path, or already registered elsewhere — rows stored before file keys were checked may hold such keys)."""
+    key = egress.file_key
+    refused = _foreign_key_reason(recording, egress, key)
+    if refused:
+        return refused
+    if MediaEntry.objects.filter(key=key).exists():
+        return f"the egress file {key} is already registered to another media entry"
     size = storage.object_size(key)
     if size is None:
         return f"the egress file {key} is not in storage"
@@ -527,7 +588,7 @@ def recording_register_file(*, recording_id: str) -> Recording | None:
     reason. Idempotent: files already registered are skipped. The files are read before the
     Recording row is locked (ffprobe and hashing take a while; a stop must not wait for them).
     """
-    inspected = {egress.pk: _inspect_file(egress.file_key) for egress in _finished_unregistered(recording_id)}
+    inspected = {egress.pk: _inspect_file(egress.recording, egress) for egress in _finished_unregistered(recording_id)}
     failpoint("recordings.register_file.inspected")
     with transaction.atomic():
         recording = (
@@ -544,13 +605,29 @@ def recording_register_file(*, recording_id: str) -> Recording | None:
             facts = inspected.get(egress.pk)
             if egress.pk not in pending or facts is None:
                 continue  # registered meanwhile, or finished after we looked: the next run takes it
-            if isinstance(facts, str):
-                egress.status, egress.error = RecordingEgress.Status.FAILED, facts
+            problem = facts if isinstance(facts, str) else _register_entry(recording, egress, facts)
+            if problem:
+                # Failed for good (not retried): a reconcile pass must not meet the same file again.
+                egress.status, egress.error = RecordingEgress.Status.FAILED, problem
                 egress.save(update_fields=["status", "error"])
                 if egress.kind == RecordingEgress.Kind.ROOM_COMPOSITE:
-                    recording_fail(recording=recording, reason=facts)
-                continue
-            extension = "." + egress.file_key.rsplit(".", 1)[-1].lower() if "." in egress.file_key else ""
+                    recording_fail(recording=recording, reason=problem)
+        if pending - inspected.keys():
+            _queue_registration(recording)  # finished after we looked; ready waits for that run
+        elif recording.status == Recording.Status.PROCESSING and not any(e.is_running for e in egresses):
+            composite = next((e for e in egresses if e.kind == RecordingEgress.Kind.ROOM_COMPOSITE), None)
+            if composite is not None and MediaEntry.objects.filter(egress=composite).exists():
+                _transition(recording, Recording.Status.READY)
+                if recording.transcript:
+                    transaction.on_commit(lambda: _run_ready_handlers(recording_id))
+    return recording
+
+
+def _register_entry(recording: Recording, egress: RecordingEgress, facts: _FileFacts) -> str | None:
+    """Create the egress file's MediaEntry; the reason when its key was registered meanwhile (unique key)."""
+    extension = posixpath.splitext(egress.file_key)[1].lower()
+    try:
+        with transaction.atomic():
             MediaEntry.objects.create(
                 tenant=recording.tenant,
                 key=egress.file_key,
@@ -562,15 +639,9 @@ def recording_register_file(*, recording_id: str) -> Recording | None:
                 recording=recording,
                 egress=egress,
             )
-        if pending - inspected.keys():
-            _queue_registration(recording)  # finished after we looked; ready waits for that run
-        elif recording.status == Recording.Status.PROCESSING and not any(e.is_running for e in egresses):
-            composite = next((e for e in egresses if e.kind == RecordingEgress.Kind.ROOM_COMPOSITE), None)
-            if composite is not None and MediaEntry.objects.filter(egress=composite).exists():
-                _transition(recording, Recording.Status.READY)
-                if recording.transcript:
-                    transaction.on_commit(lambda: _run_ready_handlers(recording_id))
-    return recording
+    except IntegrityError:
+        return f"the egress file {egress.file_key} is already registered to another media entry"
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -121,3 +121,91 @@ def test_a_microphone_published_during_a_transcript_recording_gets_its_own_track
     [track] = recording.egresses.filter(kind=RecordingEgress.Kind.TRACK_AUDIO)
     assert track.track_sid == published["sid"] and track.participant_identity == "alice"
     assert livekit.control.egress(track.egress_id)["track"]["track_id"] == published["sid"]
+
+
+# --- File keys: only the path ScaiWave asked the egress to write ------------------------------------
+
+
+def _other_tenants_file(globex, local_storage) -> str:
+    """A recording of another tenant, in storage and registered."""
+    import subprocess
+
+    from recordings.models import MediaEntry
+
+    key = "recordings/globex-board/20261201T090000000Z.mp4"
+    target = local_storage / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", str(target)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    MediaEntry.objects.create(
+        tenant=globex.tenant, key=key, content_type="video/mp4", size=9, sha256="0" * 64, source="egress"
+    )
+    return key
+
+
+def test_an_egress_ended_naming_another_tenants_file_fails_the_recording_and_binds_nothing(
+    acme, globex, recording, local_storage
+):
+    foreign = _other_tenants_file(globex, local_storage)
+    forged = info(recording, S.EGRESS_COMPLETE, file_results=[lk_egress.FileInfo(filename=foreign, size=9)])
+
+    services.recording_apply_livekit_event(event(forged, "egress_ended"))
+
+    recording.refresh_from_db()
+    egress = recording.egresses.get()
+    assert recording.status == Recording.Status.FAILED
+    assert foreign in recording.failure_reason and "not the path this egress was asked to write" in (
+        recording.failure_reason
+    )
+    assert egress.status == RecordingEgress.Status.FAILED and egress.file_key in ("", recording.storage_key)
+    assert not recording.media_entries.exists()
+    assert Event.objects.filter(type="recording_failed", data__recordingId=recording.pk).count() == 1
+    services.recording_delete(recording=recording)  # a finished recording can be deleted again
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    ["/../../globex-board/20261201T090000000Z.mp4", "-other.mp4", ".mp4/x.mp4", ""],
+)
+def test_a_file_key_is_accepted_only_as_the_asked_path_with_an_extension(recording, local_storage, suffix):
+    stem = recording.storage_key.rsplit(".", 1)[0]
+    forged = info(recording, S.EGRESS_COMPLETE, file_results=[lk_egress.FileInfo(filename=stem + suffix)])
+
+    services.recording_apply_livekit_event(event(forged, "egress_ended"))
+
+    recording.refresh_from_db()
+    assert recording.status == Recording.Status.FAILED
+    assert recording.egresses.get().file_key in ("", recording.storage_key)  # as LiveKit answered the start
+
+
+def test_livekit_may_change_the_extension_of_the_asked_path(recording, local_storage):
+    stem = recording.storage_key.rsplit(".", 1)[0]
+    done = info(recording, S.EGRESS_COMPLETE, file_results=[lk_egress.FileInfo(filename=f"{stem}.webm")])
+
+    services.recording_apply_livekit_event(event(done, "egress_ended"))
+
+    recording.refresh_from_db()
+    assert recording.status == Recording.Status.PROCESSING
+    assert recording.egresses.get().file_key == f"{stem}.webm"
+
+
+def test_a_recording_holding_an_already_registered_key_fails_once_and_reconcile_does_not_loop(
+    acme, globex, recording, local_storage
+):
+    # A row stored before keys were checked: the egress completed with another tenant's (registered) key.
+    foreign = _other_tenants_file(globex, local_storage)
+    RecordingEgress.objects.filter(recording=recording).update(status=RecordingEgress.Status.COMPLETE, file_key=foreign)
+    Recording.objects.filter(pk=recording.pk).update(
+        status=Recording.Status.PROCESSING, stopped_at=recording.created_at
+    )
+
+    services.recording_register_file(recording_id=recording.pk)
+    services.recordings_reconcile_egress(older_than_seconds=0)
+    services.recording_register_file(recording_id=recording.pk)
+
+    recording.refresh_from_db()
+    assert recording.status == Recording.Status.FAILED and foreign in recording.failure_reason
+    assert not recording.media_entries.exists()
+    assert Event.objects.filter(type="recording_failed", data__recordingId=recording.pk).count() == 1

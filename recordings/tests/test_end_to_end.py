@@ -138,7 +138,9 @@ def test_a_room_recording_on_local_storage_serves_range_requests(
     assert (local_storage / recording.storage_key).stat().st_size > 0
 
     detail = server.get(f"/v1/recordings/{recording_id}").json()
-    [media] = detail["media"]
+    # The composite; a room recording also records each speaker's track (audio/ogg) beside it.
+    [media] = [m for m in detail["media"] if m["contentType"] == "video/mp4"]
+    assert len(detail["media"]) == 1 + recording.egresses.filter(kind="track_audio").count()
     assert media["url"].startswith(webhooks_to_scaiwave.url + "/v1/media/")
     whole = httpx.get(media["url"], timeout=30)
     assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"

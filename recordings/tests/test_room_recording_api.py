@@ -190,3 +190,21 @@ def test_times_have_one_format_and_start_and_get_agree_on_started_at(acme, live_
     assert detail["startedAt"] == started["startedAt"]
     event = Event.objects.get(tenant=acme.tenant, type="recording_stopped")
     assert event.data["stoppedAt"] == stopped["stoppedAt"]
+
+
+def test_a_room_recording_records_each_speakers_audio_under_their_token_name(acme, standup, livekit):
+    # POST /v1/recordings/{id}/transcribe names voices by track sid: a room recording must have a track per voice.
+    livekit.control.connect(livekit.token("alice", standup.livekit_name, can_publish=True, name="Alice Token"))
+    published = livekit.control.publish(standup.livekit_name, "alice", tone={"frequency": 440, "seconds": 5})
+
+    response = acme.server().post("/v1/rooms/standup/recording/start")
+
+    assert response.status_code == 201
+    recording = Recording.objects.get(pk=response.json()["recordingId"])
+    assert recording.speaker_tracks and not recording.transcript
+    [track] = recording.egresses.filter(kind="track_audio")
+    assert (track.track_sid, track.participant_identity, track.participant_name) == (
+        published["sid"],
+        "alice",
+        "Alice Token",
+    )

@@ -56,6 +56,7 @@ from transcription.analysis.upload import MULTIPART_OVERHEAD, StorageUploadHandl
 from transcription.capabilities import post_call_available
 from transcription.exports import EXPORT_CONTENT_TYPES, EXPORTERS
 from transcription.models import UploadedCall
+from transcription.services import transcription_check_audio_length
 
 TAG = "Call analysis (uploads)"
 MAX_STATUS_IDS = 100
@@ -292,6 +293,7 @@ class CallAnalyzeView(CallsBaseView):
                 )
             metadata = _metadata(request)
             duration = probe_audio(stored.key)
+            transcription_check_audio_length(seconds=duration)
             call, created = services.uploaded_call_create(
                 tenant=principal.tenant,
                 owner=owner,

@@ -28,12 +28,12 @@ from rooms.models import Room
 from rooms.services import iso_ms
 from scaiwave.api.errors import ProblemError
 from scaiwave.events.services import event_emit
-from scaiwave.models import Tenant, TenantUser
+from scaiwave.models import Tenant
 from transcription.capabilities import live_available
 from transcription.engine import UnsupportedLanguage, whisper_language_for
 from transcription.live.profanity import text_apply_options
 from transcription.live.recognizer import Dropped, Heard, live_model_name
-from transcription.live.selectors import live_session_active
+from transcription.live.selectors import live_session_active, participant_token_name
 from transcription.live.tokens import InvalidIngestToken, ingest_token_make, ingest_token_verify
 from transcription.models import Transcription, TranscriptSegment
 
@@ -352,14 +352,12 @@ def live_session_for_ingest(*, transcription_id: str, track_sid: str) -> Transcr
 
 
 def _speaker(*, session: Transcription, track_sid: str, identity: str) -> str:
+    """The session's map (track sid, then identity), then the display name of the participant's token, then the
+    identity."""
     for key in (track_sid, identity):
         if key and session.speaker_map.get(key):
             return str(session.speaker_map[key])
-    if identity:
-        user = TenantUser.objects.filter(tenant_id=session.tenant_id, external_id=identity).first()
-        if user is not None and user.display_name:
-            return user.display_name
-    return identity or track_sid
+    return participant_token_name(room_id=session.room_id, identity=identity) or identity or track_sid
 
 
 def segment_as_json(segment: TranscriptSegment) -> dict[str, Any]:

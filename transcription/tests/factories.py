@@ -69,13 +69,16 @@ def composite_add(recording: Recording, path: Path) -> MediaEntry:
     return _store(recording, path, f"recordings/{recording.pk}/composite{path.suffix}")
 
 
-def track_add(recording: Recording, path: Path, *, identity: str, track_sid: str, started_after: float) -> MediaEntry:
+def track_add(
+    recording: Recording, path: Path, *, identity: str, track_sid: str, started_after: float, name: str = ""
+) -> MediaEntry:
     egress = RecordingEgress.objects.create(
         recording=recording,
         egress_id=f"EG_{track_sid}",
         kind="track_audio",
         track_sid=track_sid,
         participant_identity=identity,
+        participant_name=name,
         status="complete",
         created_at=(recording.started_at or timezone.now()) + timedelta(seconds=started_after),
     )

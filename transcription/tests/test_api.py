@@ -166,6 +166,22 @@ def test_the_list_is_paged_newest_first_and_scoped_to_the_tenant(acme, globex, r
     assert second["nextCursor"] is None
 
 
+def test_the_list_holds_post_call_transcriptions_only(acme, ready_recording) -> None:
+    from recordings.models import MediaEntry
+
+    post_call = _completed(ready_recording)
+    Transcription.objects.create(tenant=acme.tenant, mode=Transcription.Mode.LIVE, status="active")
+    upload = MediaEntry.objects.create(
+        tenant=acme.tenant, key="recordings/uploads/x.wav", content_type="audio/wav", size=1, sha256="0" * 64,
+        source="upload",
+    )  # fmt: skip
+    Transcription.objects.create(tenant=acme.tenant, media_entry=upload)
+
+    body = acme.server().get("/v1/transcriptions").json()
+
+    assert [t["transcriptionId"] for t in body["transcriptions"]] == [post_call.pk]
+
+
 def test_the_list_filters_by_status(acme, ready_recording) -> None:
     done = _completed(ready_recording)
     Transcription.objects.create(tenant=acme.tenant, recording=ready_recording)

@@ -79,7 +79,7 @@ def test_the_multilingual_base_model_transcribes_the_language_asked_for(speech_d
 
 
 def test_long_audio_is_cut_at_pauses_and_transcribed_piece_by_piece(stt_engine, settings) -> None:
-    from transcription.engine import _split_points
+    from transcription.engine import _CUT_SEARCH_SECONDS, _quiet_cut
 
     gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
     sentences = [librivox_clip(n) for n in ("0870", "0880", "0890", "0920", "0930")]
@@ -87,9 +87,8 @@ def test_long_audio_is_cut_at_pauses_and_transcribed_piece_by_piece(stt_engine, 
     joined = np.concatenate([piece for part in parts + parts for piece in (part, gap)])  # ~59 s
     settings.STT_CHUNK_SECONDS = 30.0
 
-    points = _split_points(joined, 30.0)
-    assert len(points) == 3 and points[0] == 0 and points[-1] == len(joined)
-    cut = points[1]
+    cut = _quiet_cut(joined, 30 * SAMPLE_RATE, int(_CUT_SEARCH_SECONDS * SAMPLE_RATE))
+    assert abs(cut - 30 * SAMPLE_RATE) <= _CUT_SEARCH_SECONDS * SAMPLE_RATE
     assert float(np.abs(joined[cut - 800 : cut + 800]).max()) < 0.01  # in a pause, not in a word
 
     result = stt_engine.transcribe_samples(joined, language="en")

@@ -193,6 +193,54 @@ def test_get_returns_segments_since_a_time_and_as_text(acme, livekit, room) -> N
     assert text.content.decode() == "[00:00:01] Alice: Hello.\n[00:00:03] bob: Hi.\n"
 
 
+def test_since_set_to_a_segments_shown_time_does_not_return_it_again(acme, livekit, room) -> None:  # noqa: F811
+    started = acme.server().post("/v1/rooms/standup/transcription/start", {}, format="json").json()
+    session = Transcription.objects.get(pk=started["transcriptionId"])
+    first = TranscriptSegment.objects.create(transcription=session, index=0, start=1.0, end=2.0, text="Hello.")
+    TranscriptSegment.objects.filter(pk=first.pk).update(
+        created_at=first.created_at.replace(microsecond=123_456)  # stored at µs, shown at ms
+    )
+    shown = acme.server().get("/v1/rooms/standup/transcription").json()["segments"][0]["createdAt"]
+    assert shown.endswith(".123Z"), shown
+
+    again = acme.server().get("/v1/rooms/standup/transcription", {"since": shown}).json()
+
+    assert again["segments"] == []
+
+
+def test_live_speakers_are_named_by_the_map_then_the_token_name_then_the_identity(
+    acme,
+    livekit,  # noqa: F811
+    room,
+) -> None:
+    from django.utils import timezone
+
+    from rooms.models import RoomParticipant
+    from transcription.live.recognizer import Heard
+    from transcription.live.services import live_segment_store
+
+    started = acme.server().post(
+        "/v1/rooms/standup/transcription/start", {"participants": {"TR_hank": "Hank from the map"}}, format="json"
+    )
+    acme.user_row("gina-7a33", name="Gina from elsewhere")
+    live_room = Room.objects.get(tenant=acme.tenant, name="standup")
+    for sid, identity, name in (("PA_g", "gina-7a33", "Gina Token-Name"), ("PA_h", "hank-1", "Hank Token-Name")):
+        RoomParticipant.objects.create(room=live_room, sid=sid, identity=identity, name=name, joined_at=timezone.now())
+    names = {}
+    for track_sid, identity in (("TR_gina", "gina-7a33"), ("TR_hank", "hank-1"), ("TR_ivy", "ivy-2")):
+        heard = Heard(
+            utterance_id=track_sid, start=0.0, end=1.0, text="Hello.", confidence=None, language="en",
+            final=True, speech_end_monotonic=0.0,
+        )  # fmt: skip
+        segment = live_segment_store(
+            transcription_id=started.json()["transcriptionId"], track_sid=track_sid, identity=identity, heard=heard
+        )
+        assert segment is not None
+        names[identity] = segment.speaker_name
+
+    assert names == {"gina-7a33": "Gina Token-Name", "hank-1": "Hank from the map", "ivy-2": "ivy-2"}
+
+
 def test_a_bad_since_or_format_is_a_validation_problem(acme, livekit, room) -> None:  # noqa: F811
     acme.server().post("/v1/rooms/standup/transcription/start", {}, format="json")
     for params in ({"since": "yesterday"}, {"since": "2026-11-21T12:00:00"}, {"format": "pdf"}):

@@ -43,12 +43,11 @@ def test_a_job_completes_with_segments_progress_and_an_event(acme) -> None:
 
 
 def test_two_participant_tracks_are_attributed_to_their_participants(acme, speech_dir: Path) -> None:
-    acme.user_row("alice", name="Alice Archer")
     recording = recording_make(room_make(acme.tenant))
     alice = espeak(speech_dir / "alice.wav", "Good morning everyone, the release is ready.")
     bob = espeak(speech_dir / "bob.wav", "Thank you, I will deploy it tonight.")
-    track_add(recording, alice, identity="alice", track_sid="TR_alice", started_after=0)
-    track_add(recording, bob, identity="bob", track_sid="TR_bob", started_after=5)
+    track_add(recording, alice, identity="alice", track_sid="TR_alice", started_after=0, name="Alice Archer")
+    track_add(recording, bob, identity="bob", track_sid="TR_bob", started_after=5, name="Bob's token name")
     job = _job(recording, speaker_map={"TR_bob": "Bob Baker"})
 
     transcription_run_task(job.pk)
@@ -57,7 +56,7 @@ def test_two_participant_tracks_are_attributed_to_their_participants(acme, speec
     assert job.status == "completed"
     segments = list(job.segments.order_by("index"))
     by_speaker = {s.speaker_name: normalise(s.text) for s in segments}
-    assert set(by_speaker) == {"Alice Archer", "Bob Baker"}  # a user's name, then the speaker map's
+    assert set(by_speaker) == {"Alice Archer", "Bob Baker"}  # the token's name; the map's over the token's
     assert "release" in by_speaker["Alice Archer"] and "deploy" not in by_speaker["Alice Archer"]
     assert "deploy" in by_speaker["Bob Baker"]
     assert [s.speaker_label for s in segments] == ["alice", "bob"]  # merged by time
