@@ -8,8 +8,9 @@ Webhooks arrive twice, late, out of order or not at all. The mirror stays correc
   row even when it is the first thing we hear about that sid);
 - of two connections of the same identity the newer (LiveKit's joined_at) wins;
 - an unpublished track stays as a tombstone, so a late `track_published` does not resurrect it;
-- a room is closed only by a `room_finished` for the sid we know, and a finished sid is remembered
-  (a closed Room row), so a late `room_started` or `participant_joined` for it does not reopen it;
+- a `room_finished` for the sid we know ends the Room's session (room_session_end: a Room outlives
+  its LiveKit room unless it never had a member), and a finished sid is remembered (on the Room, or
+  as a closed Room row), so a late `room_started` or `participant_joined` for it does not reopen it;
 - `rooms_reconcile` (a beat task) compares every open room with ListRooms/ListParticipants, so a
   dropped webhook costs at most one reconciliation interval.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from livekit.protocol import ingress as lk_ingress
 from livekit.protocol import models as lk_models
@@ -33,7 +34,7 @@ from livekit.protocol import webhook as lk_webhook
 from rooms import livekit_gateway as gateway
 from rooms.models import Room, RoomParticipant
 from rooms.selectors import member_user_ids
-from rooms.services import iso_ms, room_close
+from rooms.services import iso_ms, room_session_end
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant
@@ -78,6 +79,8 @@ def _room_locked(livekit_name: str, *, sid: str, adopt: bool, when: datetime) ->
     open Room (joined through a token before anyone created it, or reopened by a late join) gets
     one, unless its sid is one we already saw finish. Needs a transaction."""
     room = Room.objects.select_for_update().filter(livekit_name=livekit_name, closed_at__isnull=True).first()
+    if room is not None and sid and sid == room.livekit_finished_sid:
+        return None  # that session of the room already finished: the event is late
     if room is not None or not adopt:
         return room
     if sid and Room.objects.filter(livekit_name=livekit_name, livekit_sid=sid).exists():
@@ -106,7 +109,13 @@ def _remember_finished(livekit_name: str, *, sid: str, when: datetime) -> None:
     """A room_finished for a room we never had open: keep its sid as a closed row, so a late
     room_started/participant_joined of that same LiveKit room is not adopted."""
     match = _TENANT_ROOM.match(livekit_name)
-    if not sid or match is None or Room.objects.filter(livekit_name=livekit_name, livekit_sid=sid).exists():
+    if not sid or match is None:
+        return
+    if (
+        Room.objects.filter(livekit_name=livekit_name)
+        .filter(models.Q(livekit_sid=sid) | models.Q(livekit_finished_sid=sid))
+        .exists()
+    ):
         return
     tenant = Tenant.objects.filter(pk=match.group(1)).first()
     if tenant is not None:
@@ -289,7 +298,7 @@ def room_apply_livekit_event(event: lk_webhook.WebhookEvent, record: Any = None)
             elif room.livekit_sid and sid and room.livekit_sid != sid:
                 _mark_stale(record)  # an older LiveKit room of the same name finished
             else:
-                room_close(room=room, closed_at=when, reason="finished")
+                room_session_end(room=room, ended_at=when, sid=sid)
         elif kind in ("participant_joined", "participant_left", "participant_connection_aborted"):
             room = _room_locked(livekit_name, sid=sid, adopt=True, when=when)
             if room is None:
@@ -404,9 +413,8 @@ def _reconcile_room(
         if info is None:
             if room.livekit_sid:
                 # LiveKit had this room and no longer has it: its room_finished was lost.
-                room_close(room=room, closed_at=snapshot_at, reason="finished")
-                return 0, 0, True
-            return 0, 0, False  # created lazily (a token) and nobody has joined yet
+                return 0, 0, room_session_end(room=room, ended_at=snapshot_at)
+            return 0, 0, False  # created lazily (a token) and nobody has joined yet, or between sessions
         if info.sid and info.sid != room.livekit_sid:
             room.livekit_sid = info.sid
             room.save(update_fields=["livekit_sid"])

@@ -40,8 +40,10 @@ __all__ = [
     "participant_mute",
     "participant_remove",
     "room_create",
+    "room_create_answered",
     "room_delete",
     "room_json",
+    "room_session_end",
     "rooms_json",
     "token_issue",
     "token_refresh",
@@ -66,9 +68,40 @@ def room_get_or_404(*, tenant: Tenant, name: str) -> Room:
 
 
 def room_create(
-    *, tenant: Tenant, name: str, max_participants: int = 0, empty_timeout: int = 0, metadata: str = ""
+    *,
+    tenant: Tenant,
+    name: str,
+    max_participants: int = 0,
+    empty_timeout: int = 0,
+    metadata: str = "",
+    closes_with_livekit_room: bool = False,
 ) -> Room:
-    """Create the LiveKit room and its Room row; emits `room_created`.
+    """room_create_answered without LiveKit's answer."""
+    room, _ = room_create_answered(
+        tenant=tenant,
+        name=name,
+        max_participants=max_participants,
+        empty_timeout=empty_timeout,
+        metadata=metadata,
+        closes_with_livekit_room=closes_with_livekit_room,
+    )
+    return room
+
+
+def room_create_answered(
+    *,
+    tenant: Tenant,
+    name: str,
+    max_participants: int = 0,
+    empty_timeout: int = 0,
+    metadata: str = "",
+    closes_with_livekit_room: bool = False,
+) -> tuple[Room, Any]:
+    """Create the LiveKit room and its Room row; emits `room_created`. Returns the row and LiveKit's
+    Room as LiveKit answered it (its defaults filled in: empty time-out, codecs, creation time).
+
+    The row keeps LiveKit's values too, so a room rendered from the row later says the same. A room
+    outlives its LiveKit room unless `closes_with_livekit_room` (see room_session_end).
 
     Raises ProblemError 409 `room_exists` if an open room of that name exists, and the gateway's
     errors (502/503) if LiveKit fails, in which case no row is left behind. The row is inserted
@@ -86,6 +119,7 @@ def room_create(
                 max_participants=max_participants,
                 empty_timeout=empty_timeout,
                 metadata=metadata,
+                closes_with_livekit_room=closes_with_livekit_room,
             )
             info = gateway.room_create(
                 name=room.livekit_name,
@@ -94,7 +128,9 @@ def room_create(
                 metadata=metadata,
             )
             room.livekit_sid = info.sid
-            room.save(update_fields=["livekit_sid"])
+            room.empty_timeout = info.empty_timeout
+            room.max_participants = info.max_participants
+            room.save(update_fields=["livekit_sid", "empty_timeout", "max_participants"])
             event_emit(
                 tenant=tenant,
                 type="room_created",
@@ -103,7 +139,7 @@ def room_create(
             )
     except IntegrityError:
         raise _room_exists(name) from None
-    return room
+    return room, info
 
 
 def _room_exists(name: str) -> ProblemError:
@@ -144,6 +180,32 @@ def room_close(*, room: Room, closed_at: datetime | None = None, reason: str = "
     return True
 
 
+def room_session_end(*, room: Room, ended_at: datetime, sid: str = "") -> bool:
+    """LiveKit finished the room's own LiveKit room (empty time-out, departure time-out, or it was
+    deleted there): its media session is over. Needs a transaction; takes the room's row lock.
+
+    A Room is more than its session: members, power levels and calls, and the calls run in LiveKit
+    rooms of their own. So the room stays open and nothing else ends; its mirrored participants leave,
+    and the finished sid (`sid`, else the one we knew) is remembered so LiveKit's late webhooks for it
+    are stale. Only a room that
+    never had a member (a bare rtcstack room, or one adopted from a token join) or a room made for
+    one session (`closes_with_livekit_room`) is closed with it (room_close). Returns True if it closed.
+    """
+    locked = Room.objects.select_for_update().get(pk=room.pk)
+    if locked.closed_at is not None:
+        return False
+    if locked.closes_with_livekit_room or not RoomMember.objects.filter(room=locked).exists():
+        return room_close(room=locked, closed_at=ended_at, reason="finished")
+    RoomParticipant.objects.filter(room=locked, state=RoomParticipant.State.JOINED).update(
+        state=RoomParticipant.State.LEFT, left_at=ended_at, left_reason="ROOM_CLOSED"
+    )
+    locked.livekit_finished_sid = sid or locked.livekit_sid or locked.livekit_finished_sid
+    locked.livekit_sid = ""
+    locked.save(update_fields=["livekit_sid", "livekit_finished_sid"])
+    room.livekit_sid, room.livekit_finished_sid = locked.livekit_sid, locked.livekit_finished_sid
+    return False
+
+
 def room_delete(*, room: Room) -> None:
     """Close the LiveKit room (disconnecting everyone), then close the row (room_close).
 
@@ -166,6 +228,7 @@ def room_json(room: Room, info: Any | None = None) -> dict[str, Any]:
             empty_timeout=room.empty_timeout,
             max_participants=room.max_participants,
             creation_time=int(room.created_at.timestamp()),
+            creation_time_ms=int(room.created_at.timestamp() * 1000),
             metadata=room.metadata,
             num_participants=RoomParticipant.objects.filter(room=room, state=RoomParticipant.State.JOINED).count(),
         )

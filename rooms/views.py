@@ -214,14 +214,14 @@ class RoomsView(RoomsAPIView):
     @idempotent
     def post(self, request: Request) -> Response:
         data = _validated(RoomCreateSerializer, request)
-        room = services.room_create(
+        room, answer = services.room_create_answered(
             tenant=principal_of(request).tenant,
             name=data["name"],
             max_participants=data["maxParticipants"],
             empty_timeout=data["emptyTimeout"],
             metadata=data["metadata"],
         )
-        return Response(services.room_json(room), status=status.HTTP_201_CREATED)
+        return Response(services.room_json(room, answer), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="room_list",

@@ -237,3 +237,38 @@ def test_members_receive_the_rooms_events(acme, room):
 
     [event] = events_of("participant_joined")
     assert event.user_ids == [acme.user_row("bob").pk]
+
+
+@pytest.fixture
+def member_room(acme, room):
+    acme.server().put("/v1/rooms/standup/members/bob", {"powerLevel": 50}, format="json")
+    return room
+
+
+def test_room_finished_of_a_room_with_members_ends_its_session_and_keeps_the_room(member_room):
+    deliver(make("participant_joined", member_room.livekit_name, participant=participant()))
+
+    answer = deliver(make("room_finished", member_room.livekit_name, at=NOW + 5))
+
+    assert answer["outcome"] == "applied"
+    member_room.refresh_from_db()
+    assert member_room.is_open
+    assert (member_room.livekit_sid, member_room.livekit_finished_sid) == ("", "RM_1")
+    assert RoomParticipant.objects.get(room=member_room).state == "left"
+    assert events_of("room_closed") == []
+
+
+def test_late_events_of_a_finished_session_are_stale_and_a_new_session_is_followed(member_room):
+    deliver(make("room_finished", member_room.livekit_name, at=NOW + 5))
+
+    assert deliver(make("room_started", member_room.livekit_name, at=NOW))["outcome"] == "stale"
+    late_join = make("participant_joined", member_room.livekit_name, participant=participant(), at=NOW)
+    assert deliver(late_join)["outcome"] == "stale"
+    assert deliver(make("room_finished", member_room.livekit_name, at=NOW + 5))["outcome"] == "applied"
+    assert not RoomParticipant.objects.exists()
+
+    joined = make("participant_joined", member_room.livekit_name, room_sid="RM_2", participant=participant("carol"))
+    assert deliver(joined)["outcome"] == "applied"
+    member_room.refresh_from_db()
+    assert member_room.livekit_sid == "RM_2"
+    assert RoomParticipant.objects.get(room=member_room).state == "joined"
