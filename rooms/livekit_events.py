@@ -45,6 +45,7 @@ CALL_ROOM_PREFIX = "scaiwave-call-"
 _TENANT_ROOM = re.compile(r"^(tn_[0-9a-z]+)--(.+)$", re.DOTALL)
 _CONNECTED_STATES = (lk_models.ParticipantInfo.State.JOINED, lk_models.ParticipantInfo.State.ACTIVE)
 
+PEOPLE_KIND = lk_models.ParticipantInfo.Kind.Name(lk_models.ParticipantInfo.Kind.STANDARD)
 STALE = "stale"  # LiveKitEvent.Outcome.STALE: the event is older than what the mirror knows
 
 
@@ -149,12 +150,20 @@ def _tracks_of(info: lk_models.ParticipantInfo) -> dict[str, dict[str, Any]]:
     }
 
 
+def _announced(row: RoomParticipant) -> bool:
+    """Whether a connection's joins and leaves are announced. Document 001's clients expect people in
+    `participant_joined`/`participant_left`: egress and ingress (and agents) are mirrored, not announced."""
+    return row.kind == PEOPLE_KIND
+
+
 def _leave(room: Room, row: RoomParticipant, *, when: datetime, reason: str) -> None:
     row.state = RoomParticipant.State.LEFT
     row.left_at = when
     row.left_reason = reason
     row.last_event_at = when
     row.save(update_fields=["state", "left_at", "left_reason", "last_event_at", "updated_at"])
+    if not _announced(row):
+        return
     event_emit(
         tenant=room.tenant,
         type="participant_left",
@@ -191,6 +200,8 @@ def _join(room: Room, info: lk_models.ParticipantInfo, *, when: datetime) -> boo
     # LiveKit disconnects an older connection of the same identity when a new one joins.
     for other in others:
         _leave(room, other, when=joined_at, reason="DUPLICATE_IDENTITY")
+    if not _announced(row):
+        return True
     event_emit(
         tenant=room.tenant,
         type="participant_joined",

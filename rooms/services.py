@@ -362,11 +362,18 @@ def participant_remove(*, room: Room, identity: str, ban_seconds: int | None = N
 
 
 def participant_mute(*, room: Room, identity: str, track_sid: str, muted: bool = True) -> dict[str, Any]:
-    """Server-side mute of one published track (LiveKit MutePublishedTrack). 404 `track_not_found`
-    when LiveKit knows neither the participant nor the track. Returns the TrackInfo JSON."""
+    """Server-side mute of one published track (LiveKit MutePublishedTrack). Returns the TrackInfo JSON.
+
+    404 `participant_not_found` when the participant is not in the room, 404 `track_not_found` when it
+    is but has no such track. LiveKit answers not_found for both, so its GetParticipant tells them apart.
+    """
     try:
         track = gateway.track_mute(room.livekit_name, identity, track_sid, muted=muted)
     except gateway.LiveKitNotFound as exc:
+        try:
+            gateway.participant_get(room.livekit_name, identity)
+        except gateway.LiveKitNotFound:
+            raise ProblemError(404, "participant_not_found", f"No participant {identity!r} in this room.") from None
         raise ProblemError(404, "track_not_found", exc.detail) from None
     return gateway.to_json(track)
 

@@ -272,3 +272,16 @@ def test_late_events_of_a_finished_session_are_stale_and_a_new_session_is_follow
     member_room.refresh_from_db()
     assert member_room.livekit_sid == "RM_2"
     assert RoomParticipant.objects.get(room=member_room).state == "joined"
+
+
+@pytest.mark.parametrize("kind", [lk_models.ParticipantInfo.Kind.EGRESS, lk_models.ParticipantInfo.Kind.INGRESS])
+def test_egress_and_ingress_connections_are_mirrored_but_not_announced(room, kind):
+    info = participant("EG_recorder", sid="PA_egress")
+    info.kind = kind
+    deliver(make("participant_joined", room.livekit_name, participant=info))
+    deliver(make("participant_left", room.livekit_name, participant=info, at=NOW + 1))
+
+    row = RoomParticipant.objects.get(room=room, sid="PA_egress")
+    assert (row.kind, row.state) == (lk_models.ParticipantInfo.Kind.Name(kind), "left")
+    assert events_of("participant_joined") == []
+    assert events_of("participant_left") == []
