@@ -14,7 +14,8 @@ Webhooks arrive twice, late, out of order or not at all. The mirror stays correc
 - `rooms_reconcile` (a beat task) compares every open room with ListRooms/ListParticipants, so a
   dropped webhook costs at most one reconciliation interval.
 
-Rooms of the calls app (`scaiwave-call-...`) and any name without a tenant prefix are ignored.
+Rooms of the calls app (`scaiwave-call-...`) are ignored. A name with a tenant's prefix (`<tenant id>--`) is
+that tenant's; any other name belongs to the tenant without a prefix, if there is one.
 """
 
 from __future__ import annotations
@@ -50,9 +51,18 @@ STALE = "stale"  # LiveKitEvent.Outcome.STALE: the event is older than what the 
 
 
 def _is_ours(livekit_name: str) -> bool:
-    return (
-        bool(livekit_name) and not livekit_name.startswith(CALL_ROOM_PREFIX) and bool(_TENANT_ROOM.match(livekit_name))
-    )
+    return bool(livekit_name) and not livekit_name.startswith(CALL_ROOM_PREFIX) and _owner(livekit_name) is not None
+
+
+def _owner(livekit_name: str) -> tuple[Tenant, str] | None:
+    """The tenant and roomId of a LiveKit room name: `<tenant id>--<roomId>` for a tenant with that prefix,
+    otherwise the name itself for the tenant without a prefix (see Tenant.livekit_room_prefix)."""
+    match = _TENANT_ROOM.match(livekit_name)
+    if match is not None:
+        prefixed = Tenant.objects.filter(livekit_room_prefix=f"{match.group(1)}--").first()
+        return (prefixed, match.group(2)) if prefixed is not None else None  # a reserved name: nobody's room
+    unprefixed = Tenant.objects.filter(livekit_room_prefix="").first()
+    return (unprefixed, livekit_name) if unprefixed is not None else None
 
 
 def _event_time(event: lk_webhook.WebhookEvent) -> datetime:
@@ -86,11 +96,10 @@ def _room_locked(livekit_name: str, *, sid: str, adopt: bool, when: datetime) ->
         return room
     if sid and Room.objects.filter(livekit_name=livekit_name, livekit_sid=sid).exists():
         return None  # that LiveKit room already finished: the event is late
-    match = _TENANT_ROOM.match(livekit_name)
-    tenant = Tenant.objects.filter(pk=match.group(1)).first() if match else None
-    if tenant is None or match is None:
+    owner = _owner(livekit_name)
+    if owner is None:
         return None
-    name = match.group(2)[:200]
+    tenant, name = owner[0], owner[1][:200]
     try:
         with transaction.atomic():
             room = Room.objects.create(tenant=tenant, name=name, livekit_name=livekit_name, livekit_sid=sid)
@@ -109,8 +118,7 @@ def _room_locked(livekit_name: str, *, sid: str, adopt: bool, when: datetime) ->
 def _remember_finished(livekit_name: str, *, sid: str, when: datetime) -> None:
     """A room_finished for a room we never had open: keep its sid as a closed row, so a late
     room_started/participant_joined of that same LiveKit room is not adopted."""
-    match = _TENANT_ROOM.match(livekit_name)
-    if not sid or match is None:
+    if not sid:
         return
     if (
         Room.objects.filter(livekit_name=livekit_name)
@@ -118,10 +126,10 @@ def _remember_finished(livekit_name: str, *, sid: str, when: datetime) -> None:
         .exists()
     ):
         return
-    tenant = Tenant.objects.filter(pk=match.group(1)).first()
-    if tenant is not None:
+    owner = _owner(livekit_name)
+    if owner is not None:
         Room.objects.create(
-            tenant=tenant, name=match.group(2)[:200], livekit_name=livekit_name, livekit_sid=sid, closed_at=when
+            tenant=owner[0], name=owner[1][:200], livekit_name=livekit_name, livekit_sid=sid, closed_at=when
         )
 
 

@@ -13,7 +13,8 @@ class Room(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="rooms")
     name = models.CharField(max_length=200)
-    # Tenant-safe name used in LiveKit: two tenants may both have a room called "standup".
+    # The LiveKit room's name: the tenant's prefix (empty for the first tenant) + name, so two tenants may both
+    # have a room called "standup" and a single tenant's clients see their roomId as LiveKit's room name.
     livekit_name = models.CharField(max_length=256)
     # The LiveKit room (the media session) a Room has now; empty between sessions.
     livekit_sid = models.CharField(max_length=64, blank=True, default="")
@@ -51,7 +52,7 @@ class Room(models.Model):
 
     @staticmethod
     def livekit_name_for(tenant: Tenant, name: str) -> str:
-        return f"{tenant.pk}--{name}"
+        return f"{tenant.livekit_room_prefix}{name}"
 
 
 class RoomMember(models.Model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,20 @@ logger = logging.getLogger("scaiwave.rooms")
 class RoomNotFound(ProblemError):
     def __init__(self, name: str) -> None:
         super().__init__(404, "room_not_found", f"Room {name!r} not found.")
+
+
+# LiveKit room names that are not a room of the tenant without a prefix: the calls app's and other tenants'.
+_RESERVED_LIVEKIT_NAME = re.compile(r"^(scaiwave-call-|tn_[0-9a-z]+--)")
+
+
+def room_livekit_name(*, tenant: Tenant, name: str) -> str:
+    """The LiveKit room name of the tenant's room `name` (Tenant.livekit_room_prefix + name). Raises 400
+    `room_name_reserved` for a name that would be read as another tenant's or a call's LiveKit room."""
+    if not tenant.livekit_room_prefix and _RESERVED_LIVEKIT_NAME.match(name):
+        raise ProblemError(
+            400, "room_name_reserved", "Room names starting with scaiwave-call- or tn_…-- are reserved by ScaiWave."
+        )
+    return Room.livekit_name_for(tenant, name)
 
 
 def room_get_or_404(*, tenant: Tenant, name: str) -> Room:
@@ -115,7 +130,7 @@ def room_create_answered(
             room = Room.objects.create(
                 tenant=tenant,
                 name=name,
-                livekit_name=Room.livekit_name_for(tenant, name),
+                livekit_name=room_livekit_name(tenant=tenant, name=name),
                 max_participants=max_participants,
                 empty_timeout=empty_timeout,
                 metadata=metadata,
@@ -304,7 +319,7 @@ def token_issue(
     LiveKit creates the room on first join; the Room row appears when LiveKit reports it.
     """
     minted = gateway.mint_token(
-        room_name=Room.livekit_name_for(tenant, room_name),
+        room_name=room_livekit_name(tenant=tenant, name=room_name),
         identity=identity,
         name=name,
         role=role,

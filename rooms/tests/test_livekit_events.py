@@ -143,13 +143,32 @@ def test_a_join_for_a_room_we_do_not_have_adopts_it(acme):
     assert len(events_of("room_created")) == 1
 
 
-def test_call_rooms_and_foreign_names_are_ignored(acme):
+def test_call_rooms_and_unknown_tenant_prefixes_are_ignored(acme):
     deliver(make("participant_joined", "scaiwave-call-abc", participant=participant()))
-    deliver(make("participant_joined", "someone-elses-room", participant=participant()))
     deliver(make("participant_joined", "tn_doesnotexist00--x", participant=participant()))
 
     assert not Room.objects.exists()
     assert not RoomParticipant.objects.exists()
+
+
+def test_a_name_without_a_prefix_is_the_first_tenants_room_and_a_prefixed_one_the_other_tenants(acme, globex):
+    deliver(make("participant_joined", "standup", room_sid="RM_a", participant=participant()))
+    deliver(make("participant_joined", f"{globex.tenant.pk}--standup", room_sid="RM_g", participant=participant()))
+
+    assert (acme.tenant.livekit_room_prefix, globex.tenant.livekit_room_prefix) == ("", f"{globex.tenant.pk}--")
+    rooms = {room.tenant_id: (room.name, room.livekit_name) for room in Room.objects.all()}
+    assert rooms == {
+        acme.tenant.pk: ("standup", "standup"),
+        globex.tenant.pk: ("standup", f"{globex.tenant.pk}--standup"),
+    }
+
+
+def test_with_every_tenant_prefixed_a_name_without_a_prefix_is_nobodys(acme):
+    type(acme.tenant).objects.filter(pk=acme.tenant.pk).update(livekit_room_prefix=f"{acme.tenant.pk}--")
+
+    deliver(make("participant_joined", "someone-elses-room", participant=participant()))
+
+    assert not Room.objects.exists()
 
 
 def test_room_finished_closes_the_room_and_everyone_leaves(room):

@@ -258,3 +258,20 @@ def test_other_tenants_key_sees_404_for_room_paths(acme, globex, livekit, method
 
     assert response.status_code == 404
     assert response.json()["code"] == "room_not_found"
+
+
+def test_the_first_tenants_livekit_room_carries_the_room_id_itself(acme, globex, livekit):
+    assert acme.server().post("/v1/rooms", {"name": "standup"}, format="json").status_code == 201
+    assert globex.server().post("/v1/rooms", {"name": "standup"}, format="json").status_code == 201
+
+    names = {room["name"] for room in livekit.control.state()["rooms"]}
+
+    assert names == {"standup", f"{globex.tenant.pk}--standup"}
+
+
+def test_a_room_name_read_as_another_tenants_livekit_room_is_refused(acme, globex, livekit):
+    response = acme.server().post("/v1/rooms", {"name": f"{globex.tenant.pk}--standup"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "room_name_reserved"
+    assert livekit.control.state()["rooms"] == []
