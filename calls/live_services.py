@@ -175,6 +175,7 @@ def live_call_create(
                 name=f"{ROOM_NAME_PREFIX}{live_call_id}",
                 empty_timeout=_room_lifetime(scheduled_at or now, now=now),
                 metadata=json.dumps({"live_call_id": str(live_call_id), "title": title}),
+                closes_with_livekit_room=True,  # the live call is its LiveKit room's one session
             )
             member_set(room=room, external_id=host.external_id, power_level=HOST_POWER, name=host.display_name)
             live = LiveCall.objects.create(

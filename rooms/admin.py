@@ -1,5 +1,6 @@
-"""Rooms with their members, who is connected right now (asked of LiveKit through the gateway, via the rooms
-services), their ingress, the participant mirror, bans, and the LiveKit webhooks received.
+"""Rooms with their members, their calls (live and recent, with who is connected to each), who is connected
+to the room's own LiveKit room right now (asked of LiveKit through the gateway, via the rooms services), their
+ingress, the participant mirror, bans, and the LiveKit webhooks received.
 
 Removing a participant goes through `rooms.services.participant_remove` (LiveKit RemoveParticipant plus the
 ban), after a confirmation page, and is written to the admin log. Rooms and members are read-only here:
@@ -18,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
+from calls.selectors import calls_for_room
 from rooms import services
 from rooms.livekit_gateway import LiveKitError
 from rooms.models import Room, RoomBan, RoomMember, RoomParticipant
@@ -82,6 +84,8 @@ class RoomAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     change_form_template = "admin/rooms/room/change_form.html"
+    # Calls shown on a room's page: the live one (a room has at most one, and it is the newest) and recent ones.
+    recent_calls = 10
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
         return (
@@ -124,6 +128,9 @@ class RoomAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         room = self.get_object(request, object_id)
         context = {**NO_SAVE_BUTTONS, **(extra_context or {})}
+        if room is not None:
+            # Calls run in LiveKit rooms of their own: who is in a call is not in the room's own LiveKit room.
+            context["room_calls"] = list(calls_for_room(room=room)[: self.recent_calls])
         if room is not None and room.is_open:
             context["live_participants"] = self._ask_livekit(request, "participants", services.participant_list, room)
             context["ingresses"] = self._ask_livekit(request, "ingress", services.ingress_list, room)

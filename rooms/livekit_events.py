@@ -8,12 +8,14 @@ Webhooks arrive twice, late, out of order or not at all. The mirror stays correc
   row even when it is the first thing we hear about that sid);
 - of two connections of the same identity the newer (LiveKit's joined_at) wins;
 - an unpublished track stays as a tombstone, so a late `track_published` does not resurrect it;
-- a room is closed only by a `room_finished` for the sid we know, and a finished sid is remembered
-  (a closed Room row), so a late `room_started` or `participant_joined` for it does not reopen it;
+- a `room_finished` for the sid we know ends the Room's session (room_session_end: a Room outlives
+  its LiveKit room unless it never had a member), and a finished sid is remembered (on the Room, or
+  as a closed Room row), so a late `room_started` or `participant_joined` for it does not reopen it;
 - `rooms_reconcile` (a beat task) compares every open room with ListRooms/ListParticipants, so a
   dropped webhook costs at most one reconciliation interval.
 
-Rooms of the calls app (`scaiwave-call-...`) and any name without a tenant prefix are ignored.
+Rooms of the calls app (`scaiwave-call-...`) are ignored. A name with a tenant's prefix (`<tenant id>--`) is
+that tenant's; any other name belongs to the tenant without a prefix, if there is one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from livekit.protocol import ingress as lk_ingress
 from livekit.protocol import models as lk_models
@@ -33,7 +35,7 @@ from livekit.protocol import webhook as lk_webhook
 from rooms import livekit_gateway as gateway
 from rooms.models import Room, RoomParticipant
 from rooms.selectors import member_user_ids
-from rooms.services import iso_ms, room_close
+from rooms.services import iso_ms, room_session_end
 from scaiwave.events.services import event_emit
 from scaiwave.failpoints import failpoint
 from scaiwave.models import Tenant
@@ -44,13 +46,23 @@ CALL_ROOM_PREFIX = "scaiwave-call-"
 _TENANT_ROOM = re.compile(r"^(tn_[0-9a-z]+)--(.+)$", re.DOTALL)
 _CONNECTED_STATES = (lk_models.ParticipantInfo.State.JOINED, lk_models.ParticipantInfo.State.ACTIVE)
 
+PEOPLE_KIND = lk_models.ParticipantInfo.Kind.Name(lk_models.ParticipantInfo.Kind.STANDARD)
 STALE = "stale"  # LiveKitEvent.Outcome.STALE: the event is older than what the mirror knows
 
 
 def _is_ours(livekit_name: str) -> bool:
-    return (
-        bool(livekit_name) and not livekit_name.startswith(CALL_ROOM_PREFIX) and bool(_TENANT_ROOM.match(livekit_name))
-    )
+    return bool(livekit_name) and not livekit_name.startswith(CALL_ROOM_PREFIX) and _owner(livekit_name) is not None
+
+
+def _owner(livekit_name: str) -> tuple[Tenant, str] | None:
+    """The tenant and roomId of a LiveKit room name: `<tenant id>--<roomId>` for a tenant with that prefix,
+    otherwise the name itself for the tenant without a prefix (see Tenant.livekit_room_prefix)."""
+    match = _TENANT_ROOM.match(livekit_name)
+    if match is not None:
+        prefixed = Tenant.objects.filter(livekit_room_prefix=f"{match.group(1)}--").first()
+        return (prefixed, match.group(2)) if prefixed is not None else None  # a reserved name: nobody's room
+    unprefixed = Tenant.objects.filter(livekit_room_prefix="").first()
+    return (unprefixed, livekit_name) if unprefixed is not None else None
 
 
 def _event_time(event: lk_webhook.WebhookEvent) -> datetime:
@@ -78,15 +90,16 @@ def _room_locked(livekit_name: str, *, sid: str, adopt: bool, when: datetime) ->
     open Room (joined through a token before anyone created it, or reopened by a late join) gets
     one, unless its sid is one we already saw finish. Needs a transaction."""
     room = Room.objects.select_for_update().filter(livekit_name=livekit_name, closed_at__isnull=True).first()
+    if room is not None and sid and sid == room.livekit_finished_sid:
+        return None  # that session of the room already finished: the event is late
     if room is not None or not adopt:
         return room
     if sid and Room.objects.filter(livekit_name=livekit_name, livekit_sid=sid).exists():
         return None  # that LiveKit room already finished: the event is late
-    match = _TENANT_ROOM.match(livekit_name)
-    tenant = Tenant.objects.filter(pk=match.group(1)).first() if match else None
-    if tenant is None or match is None:
+    owner = _owner(livekit_name)
+    if owner is None:
         return None
-    name = match.group(2)[:200]
+    tenant, name = owner[0], owner[1][:200]
     try:
         with transaction.atomic():
             room = Room.objects.create(tenant=tenant, name=name, livekit_name=livekit_name, livekit_sid=sid)
@@ -105,13 +118,18 @@ def _room_locked(livekit_name: str, *, sid: str, adopt: bool, when: datetime) ->
 def _remember_finished(livekit_name: str, *, sid: str, when: datetime) -> None:
     """A room_finished for a room we never had open: keep its sid as a closed row, so a late
     room_started/participant_joined of that same LiveKit room is not adopted."""
-    match = _TENANT_ROOM.match(livekit_name)
-    if not sid or match is None or Room.objects.filter(livekit_name=livekit_name, livekit_sid=sid).exists():
+    if not sid:
         return
-    tenant = Tenant.objects.filter(pk=match.group(1)).first()
-    if tenant is not None:
+    if (
+        Room.objects.filter(livekit_name=livekit_name)
+        .filter(models.Q(livekit_sid=sid) | models.Q(livekit_finished_sid=sid))
+        .exists()
+    ):
+        return
+    owner = _owner(livekit_name)
+    if owner is not None:
         Room.objects.create(
-            tenant=tenant, name=match.group(2)[:200], livekit_name=livekit_name, livekit_sid=sid, closed_at=when
+            tenant=owner[0], name=owner[1][:200], livekit_name=livekit_name, livekit_sid=sid, closed_at=when
         )
 
 
@@ -140,12 +158,20 @@ def _tracks_of(info: lk_models.ParticipantInfo) -> dict[str, dict[str, Any]]:
     }
 
 
+def _announced(row: RoomParticipant) -> bool:
+    """Whether a connection's joins and leaves are announced. Document 001's clients expect people in
+    `participant_joined`/`participant_left`: egress and ingress (and agents) are mirrored, not announced."""
+    return row.kind == PEOPLE_KIND
+
+
 def _leave(room: Room, row: RoomParticipant, *, when: datetime, reason: str) -> None:
     row.state = RoomParticipant.State.LEFT
     row.left_at = when
     row.left_reason = reason
     row.last_event_at = when
     row.save(update_fields=["state", "left_at", "left_reason", "last_event_at", "updated_at"])
+    if not _announced(row):
+        return
     event_emit(
         tenant=room.tenant,
         type="participant_left",
@@ -182,6 +208,8 @@ def _join(room: Room, info: lk_models.ParticipantInfo, *, when: datetime) -> boo
     # LiveKit disconnects an older connection of the same identity when a new one joins.
     for other in others:
         _leave(room, other, when=joined_at, reason="DUPLICATE_IDENTITY")
+    if not _announced(row):
+        return True
     event_emit(
         tenant=room.tenant,
         type="participant_joined",
@@ -289,7 +317,7 @@ def room_apply_livekit_event(event: lk_webhook.WebhookEvent, record: Any = None)
             elif room.livekit_sid and sid and room.livekit_sid != sid:
                 _mark_stale(record)  # an older LiveKit room of the same name finished
             else:
-                room_close(room=room, closed_at=when, reason="finished")
+                room_session_end(room=room, ended_at=when, sid=sid)
         elif kind in ("participant_joined", "participant_left", "participant_connection_aborted"):
             room = _room_locked(livekit_name, sid=sid, adopt=True, when=when)
             if room is None:
@@ -404,9 +432,8 @@ def _reconcile_room(
         if info is None:
             if room.livekit_sid:
                 # LiveKit had this room and no longer has it: its room_finished was lost.
-                room_close(room=room, closed_at=snapshot_at, reason="finished")
-                return 0, 0, True
-            return 0, 0, False  # created lazily (a token) and nobody has joined yet
+                return 0, 0, room_session_end(room=room, ended_at=snapshot_at)
+            return 0, 0, False  # created lazily (a token) and nobody has joined yet, or between sessions
         if info.sid and info.sid != room.livekit_sid:
             room.livekit_sid = info.sid
             room.save(update_fields=["livekit_sid"])

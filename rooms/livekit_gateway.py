@@ -340,6 +340,7 @@ def room_proto(
     empty_timeout: int = 0,
     max_participants: int = 0,
     creation_time: int = 0,
+    creation_time_ms: int = 0,
     metadata: str = "",
     num_participants: int = 0,
 ) -> lk_models.Room:
@@ -350,6 +351,7 @@ def room_proto(
         empty_timeout=empty_timeout,
         max_participants=max_participants,
         creation_time=creation_time,
+        creation_time_ms=creation_time_ms,
         metadata=metadata,
         num_participants=num_participants,
     )

@@ -13,11 +13,20 @@ class Room(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="rooms")
     name = models.CharField(max_length=200)
-    # Tenant-safe name used in LiveKit: two tenants may both have a room called "standup".
+    # The LiveKit room's name: the tenant's prefix (empty for the first tenant) + name, so two tenants may both
+    # have a room called "standup" and a single tenant's clients see their roomId as LiveKit's room name.
     livekit_name = models.CharField(max_length=256)
+    # The LiveKit room (the media session) a Room has now; empty between sessions.
     livekit_sid = models.CharField(max_length=64, blank=True, default="")
+    # The last session LiveKit finished: its late webhooks are recognised as stale.
+    livekit_finished_sid = models.CharField(max_length=64, blank=True, default="")
+    # A room whose whole purpose is one LiveKit session (a scheduled live call's room) closes with it;
+    # other rooms close with their session only while they never had a member (see room_session_end).
+    closes_with_livekit_room = models.BooleanField(default=False)
     max_participants = models.PositiveIntegerField(default=0, help_text="0 = unlimited")
-    empty_timeout = models.PositiveIntegerField(default=0, help_text="seconds; 0 = LiveKit's default")
+    empty_timeout = models.PositiveIntegerField(
+        default=0, help_text="seconds LiveKit keeps the empty media session; 0 = LiveKit's default"
+    )
     metadata = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -43,7 +52,7 @@ class Room(models.Model):
 
     @staticmethod
     def livekit_name_for(tenant: Tenant, name: str) -> str:
-        return f"{tenant.pk}--{name}"
+        return f"{tenant.livekit_room_prefix}{name}"
 
 
 class RoomMember(models.Model):

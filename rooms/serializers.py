@@ -20,14 +20,25 @@ ROOM_NAME = re.compile(r"^[^/\x00-\x1f\x7f]{1,200}$")
 IDENTITY = re.compile(r"^[^/\x00-\x1f\x7f]{1,255}$")
 
 
+# Names are kept exactly as sent (`trim_whitespace=False`): a trimmed room name would be another room, and
+# the client's next call under its own name a 404. Only names of nothing but spaces are refused.
+
+
+def _not_only_spaces(value: str) -> None:
+    if not value.strip():
+        raise serializers.ValidationError("Must contain a character other than spaces.")
+
+
 def _room_name(value: str) -> None:
     if not ROOM_NAME.match(value):
         raise serializers.ValidationError("Use 1 to 200 characters, without '/' or control characters.")
+    _not_only_spaces(value)
 
 
 def _identity(value: str) -> None:
     if not IDENTITY.match(value):
         raise serializers.ValidationError("Use 1 to 255 characters, without '/' or control characters.")
+    _not_only_spaces(value)
 
 
 def member_id_from_path(value: str) -> str:
@@ -44,9 +55,15 @@ def member_id_from_path(value: str) -> str:
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    roomId = serializers.CharField(max_length=200, validators=[_room_name], help_text="Target room name")
-    userId = serializers.CharField(max_length=255, validators=[_identity], help_text="Unique participant identity")
-    name = serializers.CharField(max_length=255, help_text="Display name")
+    roomId = serializers.CharField(
+        max_length=200, trim_whitespace=False, validators=[_room_name], help_text="Target room name"
+    )
+    userId = serializers.CharField(
+        max_length=255, trim_whitespace=False, validators=[_identity], help_text="Unique participant identity"
+    )
+    name = serializers.CharField(
+        max_length=255, trim_whitespace=False, validators=[_not_only_spaces], help_text="Display name"
+    )
     role = serializers.ChoiceField(choices=ROLES, help_text="Determines grants (see the role table)")
     metadata = serializers.JSONField(
         required=False, default=dict, help_text="Arbitrary JSON object attached to the participant"
@@ -64,8 +81,9 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _kept_as_is(value: object) -> TypeGuard[str]:
-    """A string DRF's CharField returns unchanged and accepts: not blank, nothing to trim, no NUL, no lone
-    surrogate (both are refused by the validators every CharField carries)."""
+    """A string DRF's CharField returns unchanged and accepts: not blank, no surrounding spaces (left to the
+    serializer, which refuses names of only spaces), no NUL, no lone surrogate (both are refused by the
+    validators every CharField carries)."""
     return (
         type(value) is str
         and value != ""
@@ -110,7 +128,9 @@ class TokenResponseSerializer(serializers.Serializer):
 
 
 class RoomCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, validators=[_room_name], help_text="Room name / ID")
+    name = serializers.CharField(
+        max_length=200, trim_whitespace=False, validators=[_room_name], help_text="Room name / ID (kept as sent)"
+    )
     maxParticipants = serializers.IntegerField(
         required=False, default=0, min_value=0, max_value=100000, help_text="Hard cap on participants (0 = none)"
     )
@@ -184,10 +204,19 @@ class MuteSerializer(serializers.Serializer):
 class IngressCreateSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=sorted(INGRESS_TYPES), default="rtmp", help_text="Ingress protocol")
     participantName = serializers.CharField(
-        max_length=255, required=False, default="Ingress Stream", help_text="Display name in room"
+        max_length=255,
+        required=False,
+        default="Ingress Stream",
+        trim_whitespace=False,
+        help_text="Display name in room",
     )
     participantIdentity = serializers.CharField(
-        max_length=255, required=False, default="", allow_blank=True, help_text="Unique identity (auto if empty)"
+        max_length=255,
+        required=False,
+        default="",
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Unique identity (auto if empty)",
     )
 
 

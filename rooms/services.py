@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,8 +42,10 @@ __all__ = [
     "participant_mute",
     "participant_remove",
     "room_create",
+    "room_create_answered",
     "room_delete",
     "room_json",
+    "room_session_end",
     "rooms_json",
     "token_issue",
     "token_refresh",
@@ -56,6 +59,20 @@ class RoomNotFound(ProblemError):
         super().__init__(404, "room_not_found", f"Room {name!r} not found.")
 
 
+# LiveKit room names that are not a room of the tenant without a prefix: the calls app's and other tenants'.
+_RESERVED_LIVEKIT_NAME = re.compile(r"^(scaiwave-call-|tn_[0-9a-z]+--)")
+
+
+def room_livekit_name(*, tenant: Tenant, name: str) -> str:
+    """The LiveKit room name of the tenant's room `name` (Tenant.livekit_room_prefix + name). Raises 400
+    `room_name_reserved` for a name that would be read as another tenant's or a call's LiveKit room."""
+    if not tenant.livekit_room_prefix and _RESERVED_LIVEKIT_NAME.match(name):
+        raise ProblemError(
+            400, "room_name_reserved", "Room names starting with scaiwave-call- or tn_…-- are reserved by ScaiWave."
+        )
+    return Room.livekit_name_for(tenant, name)
+
+
 def room_get_or_404(*, tenant: Tenant, name: str) -> Room:
     room = room_get_open(tenant=tenant, name=name)
     if room is None:
@@ -67,9 +84,40 @@ def room_get_or_404(*, tenant: Tenant, name: str) -> Room:
 
 
 def room_create(
-    *, tenant: Tenant, name: str, max_participants: int = 0, empty_timeout: int = 0, metadata: str = ""
+    *,
+    tenant: Tenant,
+    name: str,
+    max_participants: int = 0,
+    empty_timeout: int = 0,
+    metadata: str = "",
+    closes_with_livekit_room: bool = False,
 ) -> Room:
-    """Create the LiveKit room and its Room row; emits `room_created`.
+    """room_create_answered without LiveKit's answer."""
+    room, _ = room_create_answered(
+        tenant=tenant,
+        name=name,
+        max_participants=max_participants,
+        empty_timeout=empty_timeout,
+        metadata=metadata,
+        closes_with_livekit_room=closes_with_livekit_room,
+    )
+    return room
+
+
+def room_create_answered(
+    *,
+    tenant: Tenant,
+    name: str,
+    max_participants: int = 0,
+    empty_timeout: int = 0,
+    metadata: str = "",
+    closes_with_livekit_room: bool = False,
+) -> tuple[Room, Any]:
+    """Create the LiveKit room and its Room row; emits `room_created`. Returns the row and LiveKit's
+    Room as LiveKit answered it (its defaults filled in: empty time-out, codecs, creation time).
+
+    The row keeps LiveKit's values too, so a room rendered from the row later says the same. A room
+    outlives its LiveKit room unless `closes_with_livekit_room` (see room_session_end).
 
     Raises ProblemError 409 `room_exists` if an open room of that name exists, and the gateway's
     errors (502/503) if LiveKit fails, in which case no row is left behind. The row is inserted
@@ -83,10 +131,11 @@ def room_create(
             room = Room.objects.create(
                 tenant=tenant,
                 name=name,
-                livekit_name=Room.livekit_name_for(tenant, name),
+                livekit_name=room_livekit_name(tenant=tenant, name=name),
                 max_participants=max_participants,
                 empty_timeout=empty_timeout,
                 metadata=metadata,
+                closes_with_livekit_room=closes_with_livekit_room,
             )
             info = gateway.room_create(
                 name=room.livekit_name,
@@ -95,7 +144,9 @@ def room_create(
                 metadata=metadata,
             )
             room.livekit_sid = info.sid
-            room.save(update_fields=["livekit_sid"])
+            room.empty_timeout = info.empty_timeout
+            room.max_participants = info.max_participants
+            room.save(update_fields=["livekit_sid", "empty_timeout", "max_participants"])
             event_emit(
                 tenant=tenant,
                 type="room_created",
@@ -104,7 +155,7 @@ def room_create(
             )
     except IntegrityError:
         raise _room_exists(name) from None
-    return room
+    return room, info
 
 
 def _room_exists(name: str) -> ProblemError:
@@ -146,6 +197,32 @@ def room_close(*, room: Room, closed_at: datetime | None = None, reason: str = "
     return True
 
 
+def room_session_end(*, room: Room, ended_at: datetime, sid: str = "") -> bool:
+    """LiveKit finished the room's own LiveKit room (empty time-out, departure time-out, or it was
+    deleted there): its media session is over. Needs a transaction; takes the room's row lock.
+
+    A Room is more than its session: members, power levels and calls, and the calls run in LiveKit
+    rooms of their own. So the room stays open and nothing else ends; its mirrored participants leave,
+    and the finished sid (`sid`, else the one we knew) is remembered so LiveKit's late webhooks for it
+    are stale. Only a room that
+    never had a member (a bare rtcstack room, or one adopted from a token join) or a room made for
+    one session (`closes_with_livekit_room`) is closed with it (room_close). Returns True if it closed.
+    """
+    locked = Room.objects.select_for_update().get(pk=room.pk)
+    if locked.closed_at is not None:
+        return False
+    if locked.closes_with_livekit_room or not RoomMember.objects.filter(room=locked).exists():
+        return room_close(room=locked, closed_at=ended_at, reason="finished")
+    RoomParticipant.objects.filter(room=locked, state=RoomParticipant.State.JOINED).update(
+        state=RoomParticipant.State.LEFT, left_at=ended_at, left_reason="ROOM_CLOSED"
+    )
+    locked.livekit_finished_sid = sid or locked.livekit_sid or locked.livekit_finished_sid
+    locked.livekit_sid = ""
+    locked.save(update_fields=["livekit_sid", "livekit_finished_sid"])
+    room.livekit_sid, room.livekit_finished_sid = locked.livekit_sid, locked.livekit_finished_sid
+    return False
+
+
 def room_delete(*, room: Room, actor: str) -> None:
     """Close the LiveKit room (disconnecting everyone), then close the row (room_close); `room_deleted` names
     the actor (scaiwave.audit).
@@ -172,6 +249,7 @@ def room_json(room: Room, info: Any | None = None) -> dict[str, Any]:
             empty_timeout=room.empty_timeout,
             max_participants=room.max_participants,
             creation_time=int(room.created_at.timestamp()),
+            creation_time_ms=int(room.created_at.timestamp() * 1000),
             metadata=room.metadata,
             num_participants=RoomParticipant.objects.filter(room=room, state=RoomParticipant.State.JOINED).count(),
         )
@@ -258,7 +336,7 @@ def token_issue(
     LiveKit creates the room on first join; the Room row appears when LiveKit reports it.
     """
     minted = gateway.mint_token(
-        room_name=Room.livekit_name_for(tenant, room_name),
+        room_name=room_livekit_name(tenant=tenant, name=room_name),
         identity=identity,
         name=name,
         role=role,
@@ -316,11 +394,18 @@ def participant_remove(*, room: Room, identity: str, ban_seconds: int | None = N
 
 
 def participant_mute(*, room: Room, identity: str, track_sid: str, muted: bool = True) -> dict[str, Any]:
-    """Server-side mute of one published track (LiveKit MutePublishedTrack). 404 `track_not_found`
-    when LiveKit knows neither the participant nor the track. Returns the TrackInfo JSON."""
+    """Server-side mute of one published track (LiveKit MutePublishedTrack). Returns the TrackInfo JSON.
+
+    404 `participant_not_found` when the participant is not in the room, 404 `track_not_found` when it
+    is but has no such track. LiveKit answers not_found for both, so its GetParticipant tells them apart.
+    """
     try:
         track = gateway.track_mute(room.livekit_name, identity, track_sid, muted=muted)
     except gateway.LiveKitNotFound as exc:
+        try:
+            gateway.participant_get(room.livekit_name, identity)
+        except gateway.LiveKitNotFound:
+            raise ProblemError(404, "participant_not_found", f"No participant {identity!r} in this room.") from None
         raise ProblemError(404, "track_not_found", exc.detail) from None
     return gateway.to_json(track)
 

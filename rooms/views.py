@@ -53,6 +53,15 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=False,
     description="Same key and body replays the first response; same key, other body: 422.",
 )
+# GET /v1/rooms answers every open room at once (document 001: "list all active rooms"), up to this many; a
+# tenant with more gets `nextCursor` to read on. `limit` and `cursor` stay optional.
+ROOM_LIST_CAP = 1000
+ROOM_LIST_PAGING = [
+    OpenApiParameter(
+        "limit", int, OpenApiParameter.QUERY, required=False, description=f"1..{ROOM_LIST_CAP}, default {ROOM_LIST_CAP}"
+    ),
+    OpenApiParameter("cursor", str, OpenApiParameter.QUERY, required=False, description="`nextCursor` of a page"),
+]
 PAGING = [
     OpenApiParameter("limit", int, OpenApiParameter.QUERY, required=False, description="1..100, default 50"),
     OpenApiParameter("cursor", str, OpenApiParameter.QUERY, required=False, description="`nextCursor` of a page"),
@@ -216,21 +225,24 @@ class RoomsView(RoomsAPIView):
     @idempotent
     def post(self, request: Request) -> Response:
         data = _validated(RoomCreateSerializer, request)
-        room = services.room_create(
+        room, answer = services.room_create_answered(
             tenant=principal_of(request).tenant,
             name=data["name"],
             max_participants=data["maxParticipants"],
             empty_timeout=data["emptyTimeout"],
             metadata=data["metadata"],
         )
-        return Response(services.room_json(room), status=status.HTTP_201_CREATED)
+        return Response(services.room_json(room, answer), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="room_list",
         summary="List all active rooms",
-        description="Open rooms, newest first, as LiveKit Room objects (`nextCursor` pages through more).",
+        description=(
+            f"Every open room, newest first, as LiveKit Room objects, up to {ROOM_LIST_CAP}; beyond that "
+            "`nextCursor` reads on (null when all are listed)."
+        ),
         tags=["rooms"],
-        parameters=PAGING,
+        parameters=ROOM_LIST_PAGING,
         responses={
             200: RoomListSerializer,
             **PROBLEM_RESPONSES,
@@ -243,7 +255,7 @@ class RoomsView(RoomsAPIView):
         page = paginate(
             room_list_open(tenant=principal_of(request).tenant),
             cursor=request.query_params.get("cursor"),
-            limit=parse_limit(request.query_params.get("limit")),
+            limit=parse_limit(request.query_params.get("limit"), default=ROOM_LIST_CAP, maximum=ROOM_LIST_CAP),
         )
         return Response({"rooms": services.rooms_json(page.items), "nextCursor": page.next_cursor})
 

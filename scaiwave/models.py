@@ -29,9 +29,20 @@ class Tenant(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    # Put before a room's name to make its LiveKit room name. Empty for one tenant (the first, so always the
+    # single-tenant default): its LiveKit rooms carry the roomId itself. Others sharing the LiveKit project
+    # get `<id>--`. Set once at creation (scaiwave.services.tenant_create), never changed: rooms keep their names.
+    livekit_room_prefix = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["livekit_room_prefix"],
+                condition=models.Q(livekit_room_prefix=""),
+                name="one_tenant_without_livekit_room_prefix",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from scaiwave.api.auth import clear_tenant_cache
@@ -24,14 +24,29 @@ def _new_api_secret() -> str:
 
 
 def tenant_create(*, name: str, api_secret: str | None = None) -> tuple[Tenant, str]:
-    """Create a tenant; returns it with its plaintext API secret (shown once to the caller)."""
+    """Create a tenant; returns it with its plaintext API secret (shown once to the caller).
+
+    The first tenant's rooms keep their own names in LiveKit (`livekit_room_prefix` empty); a tenant that
+    shares the LiveKit project with it gets `<id>--`. A unique constraint admits one unprefixed tenant, so
+    of two created at once the second takes the prefix.
+    """
     secret = api_secret or _new_api_secret()
-    tenant = Tenant.objects.create(
-        name=name,
-        api_key_id=_new_api_key_id(),
-        api_secret_digest=secret_digest(secret),
-        api_secret_encrypted=encrypt_secret(secret),
-    )
+    fields = {
+        "name": name,
+        "api_key_id": _new_api_key_id(),
+        "api_secret_digest": secret_digest(secret),
+        "api_secret_encrypted": encrypt_secret(secret),
+    }
+    if not Tenant.objects.filter(livekit_room_prefix="").exists():
+        try:
+            with transaction.atomic():
+                return Tenant.objects.create(**fields, livekit_room_prefix=""), secret
+        except IntegrityError:
+            if Tenant.objects.filter(name=name).exists():
+                raise
+    tenant = Tenant(**fields)
+    tenant.livekit_room_prefix = f"{tenant.pk}--"
+    tenant.save(force_insert=True)
     return tenant, secret
 
 

@@ -7,6 +7,8 @@ over kombu's filesystem transport, the built-in LiveKit emulator. Production mod
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from pathlib import Path
 
@@ -251,8 +253,35 @@ LIVEKIT_EMULATOR_ENABLED = env_bool("LIVEKIT_EMULATOR_ENABLED", True)
 _livekit_url = env_str("LIVEKIT_URL", "")
 LIVEKIT_USES_EMULATOR = not _livekit_url and LIVEKIT_EMULATOR_ENABLED
 LIVEKIT_URL = _livekit_url or (f"http://127.0.0.1:{LIVEKIT_EMULATOR_PORT}" if LIVEKIT_USES_EMULATOR else "")
-LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY", "devkey" if LIVEKIT_USES_EMULATOR else "")
-LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET", "secret" if LIVEKIT_USES_EMULATOR else "")
+
+
+def livekit_install_pair(data_dir: Path) -> tuple[str, str]:
+    """The embedded emulator's API key and secret: made on first run and kept in the data folder, like the
+    secret key. LiveKit's public dev pair (devkey/secret) would let anyone who can reach the emulator mint
+    tokens and forge its webhooks. `run_stack` hands the same pair to the emulator it starts."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pair_file = data_dir / "livekit_api_pair"
+    if not pair_file.exists():
+        # Written aside and linked into place: of processes starting at once, the first pair wins whole.
+        draft = data_dir / f".livekit_api_pair.{secrets.token_hex(4)}"
+        draft.touch(mode=0o600)
+        draft.write_text(f"API{secrets.token_hex(6)}:{secrets.token_urlsafe(32)}")
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, pair_file)
+        draft.unlink()
+    key, _, secret = pair_file.read_text().strip().partition(":")
+    if not key or not secret:
+        raise ImproperEnvironment(f"{pair_file} must hold key:secret; delete it to make a new pair")
+    return key, secret
+
+
+_livekit_pair = (
+    livekit_install_pair(DATA_DIR)
+    if LIVEKIT_USES_EMULATOR and not (env_str("LIVEKIT_API_KEY") and env_str("LIVEKIT_API_SECRET"))
+    else ("", "")
+)
+LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY", _livekit_pair[0])
+LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET", _livekit_pair[1])
 # The URL clients connect to (ws/wss); defaults to LIVEKIT_URL with a ws scheme.
 LIVEKIT_PUBLIC_URL = env_str(
     "LIVEKIT_PUBLIC_URL", LIVEKIT_URL.replace("https://", "wss://").replace("http://", "ws://")

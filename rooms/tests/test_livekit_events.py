@@ -143,13 +143,32 @@ def test_a_join_for_a_room_we_do_not_have_adopts_it(acme):
     assert len(events_of("room_created")) == 1
 
 
-def test_call_rooms_and_foreign_names_are_ignored(acme):
+def test_call_rooms_and_unknown_tenant_prefixes_are_ignored(acme):
     deliver(make("participant_joined", "scaiwave-call-abc", participant=participant()))
-    deliver(make("participant_joined", "someone-elses-room", participant=participant()))
     deliver(make("participant_joined", "tn_doesnotexist00--x", participant=participant()))
 
     assert not Room.objects.exists()
     assert not RoomParticipant.objects.exists()
+
+
+def test_a_name_without_a_prefix_is_the_first_tenants_room_and_a_prefixed_one_the_other_tenants(acme, globex):
+    deliver(make("participant_joined", "standup", room_sid="RM_a", participant=participant()))
+    deliver(make("participant_joined", f"{globex.tenant.pk}--standup", room_sid="RM_g", participant=participant()))
+
+    assert (acme.tenant.livekit_room_prefix, globex.tenant.livekit_room_prefix) == ("", f"{globex.tenant.pk}--")
+    rooms = {room.tenant_id: (room.name, room.livekit_name) for room in Room.objects.all()}
+    assert rooms == {
+        acme.tenant.pk: ("standup", "standup"),
+        globex.tenant.pk: ("standup", f"{globex.tenant.pk}--standup"),
+    }
+
+
+def test_with_every_tenant_prefixed_a_name_without_a_prefix_is_nobodys(acme):
+    type(acme.tenant).objects.filter(pk=acme.tenant.pk).update(livekit_room_prefix=f"{acme.tenant.pk}--")
+
+    deliver(make("participant_joined", "someone-elses-room", participant=participant()))
+
+    assert not Room.objects.exists()
 
 
 def test_room_finished_closes_the_room_and_everyone_leaves(room):
@@ -237,3 +256,51 @@ def test_members_receive_the_rooms_events(acme, room):
 
     [event] = events_of("participant_joined")
     assert event.user_ids == [acme.user_row("bob").pk]
+
+
+@pytest.fixture
+def member_room(acme, room):
+    acme.server().put("/v1/rooms/standup/members/bob", {"powerLevel": 50}, format="json")
+    return room
+
+
+def test_room_finished_of_a_room_with_members_ends_its_session_and_keeps_the_room(member_room):
+    deliver(make("participant_joined", member_room.livekit_name, participant=participant()))
+
+    answer = deliver(make("room_finished", member_room.livekit_name, at=NOW + 5))
+
+    assert answer["outcome"] == "applied"
+    member_room.refresh_from_db()
+    assert member_room.is_open
+    assert (member_room.livekit_sid, member_room.livekit_finished_sid) == ("", "RM_1")
+    assert RoomParticipant.objects.get(room=member_room).state == "left"
+    assert events_of("room_closed") == []
+
+
+def test_late_events_of_a_finished_session_are_stale_and_a_new_session_is_followed(member_room):
+    deliver(make("room_finished", member_room.livekit_name, at=NOW + 5))
+
+    assert deliver(make("room_started", member_room.livekit_name, at=NOW))["outcome"] == "stale"
+    late_join = make("participant_joined", member_room.livekit_name, participant=participant(), at=NOW)
+    assert deliver(late_join)["outcome"] == "stale"
+    assert deliver(make("room_finished", member_room.livekit_name, at=NOW + 5))["outcome"] == "applied"
+    assert not RoomParticipant.objects.exists()
+
+    joined = make("participant_joined", member_room.livekit_name, room_sid="RM_2", participant=participant("carol"))
+    assert deliver(joined)["outcome"] == "applied"
+    member_room.refresh_from_db()
+    assert member_room.livekit_sid == "RM_2"
+    assert RoomParticipant.objects.get(room=member_room).state == "joined"
+
+
+@pytest.mark.parametrize("kind", [lk_models.ParticipantInfo.Kind.EGRESS, lk_models.ParticipantInfo.Kind.INGRESS])
+def test_egress_and_ingress_connections_are_mirrored_but_not_announced(room, kind):
+    info = participant("EG_recorder", sid="PA_egress")
+    info.kind = kind
+    deliver(make("participant_joined", room.livekit_name, participant=info))
+    deliver(make("participant_left", room.livekit_name, participant=info, at=NOW + 1))
+
+    row = RoomParticipant.objects.get(room=room, sid="PA_egress")
+    assert (row.kind, row.state) == (lk_models.ParticipantInfo.Kind.Name(kind), "left")
+    assert events_of("participant_joined") == []
+    assert events_of("participant_left") == []

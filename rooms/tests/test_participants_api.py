@@ -99,6 +99,18 @@ def test_mute_of_an_unknown_track_is_a_404(acme, livekit, room):
     assert response.json()["code"] == "track_not_found"
 
 
+def test_mute_of_a_participant_who_is_not_in_the_room_is_participant_not_found(acme, livekit, room):
+    join(acme, livekit, "alice")
+    track = livekit.control.publish(room.livekit_name, "alice", tone={"frequency": 440, "seconds": 30})
+
+    response = acme.server().post(
+        "/v1/rooms/standup/participants/nobody/mute", {"trackSid": track["sid"]}, format="json"
+    )
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "participant_not_found"
+
+
 def test_mute_needs_a_track_sid(acme, livekit, room):
     response = acme.server().post("/v1/rooms/standup/participants/alice/mute", {}, format="json")
 

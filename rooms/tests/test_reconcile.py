@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rooms import livekit_gateway
 from rooms.models import Room, RoomParticipant
 from rooms.tasks import reconcile_livekit
 
@@ -65,6 +66,26 @@ def test_a_room_livekit_finished_without_telling_us_is_closed(acme, livekit):
     room.refresh_from_db()
     assert room.closed_at is not None
     assert result["rooms_closed"] == 1
+
+
+def test_a_room_with_members_whose_livekit_room_finished_unreported_stays_open_between_sessions(acme, livekit):
+    server = acme.server()
+    server.post("/v1/rooms", {"name": "standup"}, format="json")
+    server.put("/v1/rooms/standup/members/bob", {"powerLevel": 50}, format="json")
+    room = Room.objects.get(name="standup")
+    sid = room.livekit_sid
+    livekit_gateway.room_delete(room.livekit_name)  # behind ScaiWave's back, no webhook configured
+
+    result = reconcile_livekit()
+
+    room.refresh_from_db()
+    assert room.is_open and result["rooms_closed"] == 0
+    assert (room.livekit_sid, room.livekit_finished_sid) == ("", sid)
+    join(acme, livekit, "alice")
+    reconcile_livekit()
+    room.refresh_from_db()
+    assert room.livekit_sid not in ("", sid)
+    assert connected(room) == {"alice"}
 
 
 def test_a_livekit_room_joined_through_a_token_only_is_adopted(acme, livekit):

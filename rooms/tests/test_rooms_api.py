@@ -105,6 +105,39 @@ def test_list_rooms_shows_only_the_callers_open_rooms(acme, globex, livekit):
     assert response.json()["nextCursor"] is None
 
 
+def test_list_rooms_answers_every_open_room_without_a_cursor(acme, livekit):
+    for number in range(60):
+        Room.objects.create(
+            tenant=acme.tenant,
+            name=f"room-{number:02}",
+            livekit_name=Room.livekit_name_for(acme.tenant, f"room-{number:02}"),
+        )
+
+    response = acme.server().get("/v1/rooms")
+
+    assert response.status_code == 200
+    assert len(response.json()["rooms"]) == 60
+    assert response.json()["nextCursor"] is None
+
+
+@pytest.mark.parametrize("name", ["  spaced  ", " lead", "trail "])
+def test_a_room_name_is_kept_exactly_as_sent(acme, livekit, name):
+    created = acme.server().post("/v1/rooms", {"name": name}, format="json")
+
+    assert created.status_code == 201
+    assert created.json()["name"] == name
+    path = "/v1/rooms/" + name.replace(" ", "%20")
+    assert acme.server().get(path).json()["name"] == name
+    assert Room.objects.get(tenant=acme.tenant).name == name
+
+
+def test_a_room_name_of_only_spaces_is_refused(acme, livekit):
+    response = acme.server().post("/v1/rooms", {"name": "   "}, format="json")
+
+    assert response.status_code == 400
+    assert "name" in response.json()["errors"]
+
+
 def test_list_rooms_pages_with_a_cursor(acme, livekit):
     for name in ("a", "b", "c"):
         acme.server().post("/v1/rooms", {"name": name}, format="json")
@@ -246,3 +279,20 @@ def test_a_delete_is_recorded_with_who_did_it(acme, livekit, caplog):
     assert acme.server().delete("/v1/rooms/standup").status_code == 204
 
     assert _traced(caplog, "room_deleted", "server")["id"] == "standup"
+
+
+def test_the_first_tenants_livekit_room_carries_the_room_id_itself(acme, globex, livekit):
+    assert acme.server().post("/v1/rooms", {"name": "standup"}, format="json").status_code == 201
+    assert globex.server().post("/v1/rooms", {"name": "standup"}, format="json").status_code == 201
+
+    names = {room["name"] for room in livekit.control.state()["rooms"]}
+
+    assert names == {"standup", f"{globex.tenant.pk}--standup"}
+
+
+def test_a_room_name_read_as_another_tenants_livekit_room_is_refused(acme, globex, livekit):
+    response = acme.server().post("/v1/rooms", {"name": f"{globex.tenant.pk}--standup"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "room_name_reserved"
+    assert livekit.control.state()["rooms"] == []

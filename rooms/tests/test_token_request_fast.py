@@ -17,9 +17,9 @@ VALID = [
     {**BODY, "unknown": [1]},
 ]
 SERIALIZER_DECIDES = [
-    {**BODY, "name": " Alice"},  # trimmed
+    {**BODY, "name": " Alice"},  # kept as sent
     {**BODY, "roomId": 12},  # a number becomes a string
-    {**BODY, "userId": "a\n"},  # trimmed, then valid
+    {**BODY, "userId": "a\n"},  # a control character
     {**BODY, "name": ""},
     {**BODY, "name": "x" * 256},
     {**BODY, "name": "A\x00"},

@@ -134,11 +134,37 @@ def test_a_body_that_is_not_an_object_is_a_400_problem(token_api, acme, livekit)
     assert response.json()["errors"] == {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}
 
 
-def test_surrounding_spaces_are_trimmed_as_drf_does(token_api, acme, livekit):
-    response = token_api.post("/v1/token", body(name=" Alice ", userId=" alice"), key=acme.api_secret)
+def test_surrounding_spaces_are_kept_as_sent(token_api, acme, livekit):
+    response = token_api.post(
+        "/v1/token", body(name=" Alice ", userId=" alice", roomId="  spaced  "), key=acme.api_secret
+    )
 
     claims = verify(livekit, response.json()["token"])
-    assert (claims.identity, claims.name) == ("alice", "Alice")
+    assert (claims.identity, claims.name) == (" alice", " Alice ")
+    assert claims.video.room == "  spaced  "
+
+
+def test_the_livekit_room_is_the_room_id_and_only_a_second_tenant_gets_a_prefix(token_api, acme, globex, livekit):
+    first = token_api.post("/v1/token", body(), key=acme.api_secret)
+    second = token_api.post("/v1/token", body(), key=globex.api_secret)
+
+    assert verify(livekit, first.json()["token"]).video.room == "standup"
+    assert verify(livekit, second.json()["token"]).video.room == f"{globex.tenant.pk}--standup"
+
+
+@pytest.mark.parametrize("room_id", ["scaiwave-call-abc", "tn_abc123--standup"])
+def test_a_room_id_read_as_a_calls_or_another_tenants_livekit_room_is_refused(token_api, acme, livekit, room_id):
+    response = token_api.post("/v1/token", body(roomId=room_id), key=acme.api_secret)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "room_name_reserved"
+
+
+def test_names_of_only_spaces_are_refused(token_api, acme, livekit):
+    response = token_api.post("/v1/token", body(roomId="   ", userId=" "), key=acme.api_secret)
+
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"roomId", "userId"}
 
 
 def test_a_malformed_json_body_is_a_400_problem(token_api, acme, livekit):
