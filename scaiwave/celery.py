@@ -16,7 +16,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scaiwave.settings")
 
 app = Celery("scaiwave")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-if settings.CELERY_BROKER_URL == "filesystem://":
+if (
+    getattr(settings, "CELERY_BROKER_URL", "") == "filesystem://"
+):  # getattr: mypy cannot type it through this import cycle
     # Embedded mode: the filesystem transport with message names that keep FIFO order (scaiwave/broker.py).
     app.conf.broker_transport = FifoFilesystemTransport
 app.autodiscover_tasks()
