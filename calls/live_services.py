@@ -108,7 +108,7 @@ def _lock(*, live_call_id: uuid.UUID | str, tenant: Tenant | None = None) -> Liv
     if found is None:
         raise live_call_not_found()
     room_id, call_id = found
-    Room.objects.select_for_update().filter(pk=room_id).first()
+    Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
     if call_id is not None:
         Call.objects.select_for_update(of=("self",)).filter(pk=call_id).first()
     live = (

@@ -239,7 +239,11 @@ def call_initiate(*, tenant: Tenant, user: TenantUser, room_name: str, type: str
     with transaction.atomic():
         # The room lock is held across CreateRoom (bounded by LIVEKIT_TIMEOUT): a second initiate in the
         # same room waits and then sees this call, instead of racing it to LiveKit.
-        room = Room.objects.select_for_update().filter(tenant=tenant, name=room_name, closed_at__isnull=True).first()
+        room = (
+            Room.objects.select_for_update(no_key=True)
+            .filter(tenant=tenant, name=room_name, closed_at__isnull=True)
+            .first()
+        )
         if room is None:
             raise errors.room_not_found()
         if member_get(room=room, user=user) is None:

@@ -89,7 +89,7 @@ def _room_locked(livekit_name: str, *, sid: str, adopt: bool, when: datetime) ->
     """The open Room for a LiveKit room name, row-locked. With `adopt`, a LiveKit room that has no
     open Room (joined through a token before anyone created it, or reopened by a late join) gets
     one, unless its sid is one we already saw finish. Needs a transaction."""
-    room = Room.objects.select_for_update().filter(livekit_name=livekit_name, closed_at__isnull=True).first()
+    room = Room.objects.select_for_update(no_key=True).filter(livekit_name=livekit_name, closed_at__isnull=True).first()
     if room is not None and sid and sid == room.livekit_finished_sid:
         return None  # that session of the room already finished: the event is late
     if room is not None or not adopt:
@@ -111,7 +111,11 @@ def _room_locked(livekit_name: str, *, sid: str, adopt: bool, when: datetime) ->
             )
     except IntegrityError:
         # room_create (or another delivery) inserted it concurrently; we waited on its unique index.
-        return Room.objects.select_for_update().filter(livekit_name=livekit_name, closed_at__isnull=True).first()
+        return (
+            Room.objects.select_for_update(no_key=True)
+            .filter(livekit_name=livekit_name, closed_at__isnull=True)
+            .first()
+        )
     return room
 
 
@@ -426,7 +430,7 @@ def _reconcile_room(
 ) -> tuple[int, int, bool]:
     joined = left = 0
     with transaction.atomic():
-        room = Room.objects.select_for_update().filter(pk=room_pk, closed_at__isnull=True).first()
+        room = Room.objects.select_for_update(no_key=True).filter(pk=room_pk, closed_at__isnull=True).first()
         if room is None:
             return 0, 0, False
         if info is None:

@@ -174,7 +174,7 @@ def room_close(*, room: Room, closed_at: datetime | None = None, reason: str = "
     """Mark an open room closed, leave its mirrored participants, run ROOM_CLOSE_HANDLERS and emit
     `room_closed`. Needs a transaction; takes the room's row lock. Returns False if it was already closed.
     Does not call LiveKit (room_delete does, before this)."""
-    locked = Room.objects.select_for_update().get(pk=room.pk)
+    locked = Room.objects.select_for_update(no_key=True).get(pk=room.pk)
     if locked.closed_at is not None:
         return False
     when = closed_at or timezone.now()
@@ -208,7 +208,7 @@ def room_session_end(*, room: Room, ended_at: datetime, sid: str = "") -> bool:
     never had a member (a bare rtcstack room, or one adopted from a token join) or a room made for
     one session (`closes_with_livekit_room`) is closed with it (room_close). Returns True if it closed.
     """
-    locked = Room.objects.select_for_update().get(pk=room.pk)
+    locked = Room.objects.select_for_update(no_key=True).get(pk=room.pk)
     if locked.closed_at is not None:
         return False
     if locked.closes_with_livekit_room or not RoomMember.objects.filter(room=locked).exists():

@@ -162,7 +162,7 @@ def recording_start(
             if not call.is_live:
                 raise CallNotLive(call.status)
         else:
-            locked_room = Room.objects.select_for_update().get(pk=room.pk)
+            locked_room = Room.objects.select_for_update(no_key=True).get(pk=room.pk)
         tenant = Tenant.objects.get(pk=locked_room.tenant_id)
         existing = Recording.objects.filter(room=locked_room, status__in=Recording.ACTIVE_STATUSES)
         existing = existing.filter(call=call) if call is not None else existing.filter(call__isnull=True)

@@ -75,7 +75,7 @@ def _check_language(language: str) -> None:
 
 def _room_or_404(*, tenant: Tenant, room_id: str, lock: bool = False) -> Room:
     rooms = Room.objects.filter(tenant=tenant, name=room_id, closed_at__isnull=True)
-    room = (rooms.select_for_update() if lock else rooms).first()
+    room = (rooms.select_for_update(no_key=True) if lock else rooms).first()
     if room is None:
         raise ProblemError(404, "room_not_found", f"Room {room_id!r} not found.")
     return room
