@@ -78,8 +78,26 @@ def probes(schema: dict[str, Any], *, api_key: str, member_token: str, tenant_ke
         )
     )
     wav = ("a.wav", b"RIFF0000WAVE", "audio/wav")
-    # A `metadata` JSON file part and two `file` parts are 500s until the Scryon multipart fix lands
-    # (issue 17); add them here with it. A `title` file part must at least not be a 5xx.
+    # File parts where the Scryon upload expects text, and a duplicated `file` part: each was a 500 once.
+    found.append(
+        Probe(
+            "metadata as a JSON file part",
+            "POST",
+            "/api/calls/analyze",
+            member,
+            files=[("file", wav), ("metadata", ("blob", b'{"title": "Q"}', "application/json"))],
+        )
+    )
+    found.append(
+        Probe(
+            "two file parts",
+            "POST",
+            "/api/calls/analyze",
+            member,
+            files=[("file", wav), ("file", wav)],
+            expect=(400,),
+        )
+    )
     found.append(
         Probe(
             "title as a file part",
