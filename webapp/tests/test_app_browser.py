@@ -3,10 +3,9 @@ under uvicorn in a thread, with LiveKit played by the emulator.
 
 Everything up to the media: signing in, creating a room, ringing on every callee's page, declining,
 answering, a ring stopped on a person's other device when they answer elsewhere, ending for everyone, and a
-ring nobody answers turning into a missed call on every page. The emulator has no client protocol yet, so
-each page's livekit-client connection fails and the page says so; where a test needs a callee connected,
-the emulator's control API connects them with the token the page received. Screenshots of each step go to
-artifacts/screenshots/app-*.png.
+ring nobody answers turning into a missed call on every page. Each page's livekit-client connects to the
+emulator's /rtc with the ticket it received (Chromium's fake devices); what the pages hear and record is proved in
+test_app_real_media.py. Screenshots of each step go to artifacts/screenshots/app-*.png.
 """
 
 from __future__ import annotations
@@ -210,8 +209,8 @@ def test_alice_calls_bob_and_carol_ring_carol_declines_bob_answers_and_alice_end
     assert bob.is_visible("#ring") and bob_laptop.is_visible("#ring")
     carol.screenshot(path=str(shots / "app-5-carol-declined.png"), full_page=True)
 
-    # Bob answers on one page: that page is in the call with his token; the emulator stands in for
-    # livekit-client and connects him, so his other page stops ringing (answered elsewhere).
+    # Bob answers on one page: that page connects to LiveKit with his token, so his other page stops ringing
+    # (answered elsewhere) and Alice's call turns active from LiveKit's webhook.
     with bob.expect_response(lambda response: response.url.endswith(f"/v1/calls/{call.pk}/join")) as joined:
         bob.click("#ring-answer")
     ticket = joined.value.json()["data"]
@@ -220,8 +219,7 @@ def test_alice_calls_bob_and_carol_ring_carol_declines_bob_answers_and_alice_end
     bob.wait_for_selector("#ring", state="hidden")
     assert bob.inner_text("#call-title") == "Audio call \u00b7 standup"
     assert "Bob (you)" in bob.inner_text("#tiles")
-    bob.wait_for_selector("#connection-state[data-state]")
-    livekit.control.connect(ticket["livekit_token"])
+    bob.wait_for_selector("#connection-state[data-state=connected]", timeout=30_000)
     bob_laptop.wait_for_selector("#ring", state="hidden")
     assert "Answered on another device" in bob_laptop.inner_text("#notices")
     alice.wait_for_selector("#view-call[data-phase=active]")
