@@ -162,7 +162,7 @@ def test_an_egress_ended_naming_another_tenants_file_fails_the_recording_and_bin
     assert egress.status == RecordingEgress.Status.FAILED and egress.file_key in ("", recording.storage_key)
     assert not recording.media_entries.exists()
     assert Event.objects.filter(type="recording_failed", data__recordingId=recording.pk).count() == 1
-    services.recording_delete(recording=recording)  # a finished recording can be deleted again
+    services.recording_delete(recording=recording, actor="server")  # a finished recording can be deleted again
 
 
 @pytest.mark.parametrize(

@@ -287,7 +287,9 @@ def test_an_absurd_duration_is_400_naming_it(acme, media_root: Path, duration) -
     )
     response = upload(acme.user("alice"), tone_wav(), metadata=raw)
     assert response.status_code == 400, response.content
-    assert "metadata.durationSeconds" in response.json()["errors"]
+    # NaN and Infinity are not JSON (RFC 8259): the metadata part itself is refused before its fields are read.
+    named = "metadata" if isinstance(duration, str) else "metadata.durationSeconds"
+    assert named in response.json()["errors"]
     _nothing_stored(media_root)
 
 
