@@ -248,8 +248,13 @@ def test_worker_sigkilled_mid_livekit_reconciliation_announces_each_missed_join_
     with stack.client() as client:
         for room in rooms:
             assert client.post("/v1/rooms", json={"name": room}).status_code == 201
-    for room in rooms:  # the emulator here sends no webhooks: ScaiWave learns of the joins only by reconciling
-        emulator.control.connect(emulator.token(f"guest-{room}", f"{stack.creds['tenant_id']}--{room}"))
+    # Each room's LiveKit name as ScaiWave chose it (the only tenant of the stack gets no prefix).
+    livekit_names = django(
+        f"from rooms.models import Room\nout([Room.objects.get(name=r).livekit_name for r in {rooms!r}])"
+    )
+    for room, livekit_name in zip(rooms, livekit_names, strict=True):
+        # The emulator here sends no webhooks: ScaiWave learns of the joins only by reconciling.
+        emulator.control.connect(emulator.token(f"guest-{room}", livekit_name))
     _halt_mid_run(stack, point)
 
     def joins() -> list[list[int]]:

@@ -265,7 +265,7 @@ def _ready_recording_seeded(stack: Stack, room_name: str) -> str:
     task is queued as the webhook intake queues it."""
     with stack.client() as client:
         assert client.post("/v1/rooms", json={"name": room_name}).status_code == 201
-    key = f"recordings/{room_name}/composite.ogg"
+    key = f"recordings/{room_name}.ogg"  # the path ScaiWave asks the composite egress to write, plus its extension
     path = stack.dir / "media" / key
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=6", "-c:a", "libopus",
