@@ -25,6 +25,15 @@ def call_live_for_room(*, room: Room) -> Call | None:
     return Call.objects.filter(room=room, status__in=Call.LIVE_STATUSES).first()
 
 
+def call_live_by_livekit_room(*, livekit_room: str) -> Call | None:
+    """The ringing or active call that owns this LiveKit room, with its (open) room; None for any other room."""
+    return (
+        Call.objects.select_related("room")
+        .filter(livekit_room=livekit_room, status__in=Call.LIVE_STATUSES, room__closed_at__isnull=True)
+        .first()
+    )
+
+
 def calls_for_room(*, room: Room, status: str | None = None) -> QuerySet[Call]:
     queryset = (
         Call.objects.filter(room=room)

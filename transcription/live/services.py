@@ -2,10 +2,12 @@
 
 A session is a `Transcription` with mode "live" and a room. Starting it asks LiveKit (through the gateway) for a
 track egress per audio track, each streaming PCM to `/v1/ingest/audio?token=<signed per-track token>`; tracks
-published later get theirs from `live_apply_livekit_event` (a LIVEKIT_EVENT_HANDLERS entry). Which egresses belong
-to a session is read back from LiveKit (ListEgress: each egress carries its request, so its WebSocket URL and token),
-so no extra table is needed and a restart of ScaiWave loses nothing. Stopping marks the session stopped and stops
-its egresses; segments heard after that are not stored, so `segmentCount` is final.
+published later get theirs from `live_apply_livekit_event` (a LIVEKIT_EVENT_HANDLERS entry). While the room has a
+ringing or active call, its people talk in the call's own LiveKit room (`scaiwave-call-…`), so that is where tracks
+are listed and egresses started; a track published in a call's room is mapped back to the call's room and its
+session. Which egresses belong to a session is read back from LiveKit (ListEgress: each egress carries its request,
+so its WebSocket URL and token), so no extra table is needed and a restart of ScaiWave loses nothing. Stopping marks
+the session stopped and stops its egresses; segments heard after that are not stored, so `segmentCount` is final.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk_models
 from livekit.protocol import webhook as lk_webhook
 
+from calls.selectors import call_live_by_livekit_room, call_live_for_room
 from rooms import livekit_gateway as gateway
 from rooms.models import Room
 from rooms.services import iso_ms
@@ -111,10 +114,17 @@ def _transcription_of_egress(info: lk_egress.EgressInfo) -> tuple[str, str] | No
     return claims.transcription_id, claims.track_sid
 
 
-def _live_egresses(*, room: Room, transcription_id: str) -> dict[str, str]:
-    """{track sid: egress id} of the session's egresses that are starting or streaming."""
+def _media_room(room: Room) -> str:
+    """The LiveKit room the room's people talk in: its live call's room while a call rings or runs, else its own.
+    (The calls app imports nothing of transcription, so its selector is imported at module level, no cycle.)"""
+    call = call_live_for_room(room=room)
+    return call.livekit_room if call is not None else room.livekit_name
+
+
+def _live_egresses(*, livekit_room: str, transcription_id: str) -> dict[str, str]:
+    """{track sid: egress id} of the session's egresses in `livekit_room` that are starting or streaming."""
     found: dict[str, str] = {}
-    for info in gateway.egress_list(room_name=room.livekit_name, active=True):
+    for info in gateway.egress_list(room_name=livekit_room, active=True):
         owner = _transcription_of_egress(info)
         if owner is not None and owner[0] == transcription_id and info.status in _EGRESS_LIVE:
             found[owner[1]] = info.egress_id
@@ -151,10 +161,10 @@ def _degrade(transcription_id: str, detail: str) -> None:
             )
 
 
-def _start_egress(*, session: Transcription, room: Room, track_sid: str, identity: str) -> str | None:
+def _start_egress(*, session: Transcription, livekit_room: str, track_sid: str, identity: str) -> str | None:
     url = ingest_url(transcription_id=session.pk, track_sid=track_sid, identity=identity)
     try:
-        info = gateway.egress_start_track(room_name=room.livekit_name, track_sid=track_sid, websocket_url=url)
+        info = gateway.egress_start_track(room_name=livekit_room, track_sid=track_sid, websocket_url=url)
     except ProblemError as exc:
         logger.warning("live egress for %s failed: %s", track_sid, exc.detail)
         _degrade(session.pk, f"track {track_sid} ({identity}) is not transcribed: egress failed ({exc.detail})")
@@ -162,10 +172,10 @@ def _start_egress(*, session: Transcription, room: Room, track_sid: str, identit
     return info.egress_id
 
 
-def _audio_tracks(room: Room) -> list[tuple[str, str]]:
-    """(track sid, participant identity) of every published audio track in the room, per LiveKit."""
+def _audio_tracks(livekit_room: str) -> list[tuple[str, str]]:
+    """(track sid, participant identity) of every published audio track in the LiveKit room, per LiveKit."""
     tracks = []
-    for participant in gateway.participant_list(room.livekit_name):
+    for participant in gateway.participant_list(livekit_room):
         if participant.kind == lk_models.ParticipantInfo.Kind.EGRESS:
             continue
         for track in participant.tracks:
@@ -174,15 +184,22 @@ def _audio_tracks(room: Room) -> list[tuple[str, str]]:
     return tracks
 
 
-def _egresses_start(*, session_id: str, room_pk: int, tracks: list[tuple[str, str]]) -> None:
-    session = Transcription.objects.filter(pk=session_id, status=Transcription.Status.ACTIVE).first()
-    room = Room.objects.filter(pk=room_pk).first()
-    if session is None or room is None:
-        return
-    running = _live_egresses(room=room, transcription_id=session.pk) if tracks else {}
-    for track_sid, identity in tracks:
-        if track_sid not in running:
-            _start_egress(session=session, room=room, track_sid=track_sid, identity=identity)
+def _egresses_start(*, session_id: str, livekit_room: str, tracks: list[tuple[str, str]]) -> None:
+    """Start an egress in `livekit_room` for each of `tracks` that has none yet. Holds the session's row lock across
+    ListEgress and StartEgress (each bounded by LIVEKIT_TIMEOUT): a start and a late `track_published` for the same
+    track would otherwise both read "no egress yet" and start two, and every word would be heard twice."""
+    with transaction.atomic():
+        session = (
+            Transcription.objects.select_for_update(of=("self",))
+            .filter(pk=session_id, status=Transcription.Status.ACTIVE)
+            .first()
+        )
+        if session is None:
+            return
+        running = _live_egresses(livekit_room=livekit_room, transcription_id=session.pk) if tracks else {}
+        for track_sid, identity in tracks:
+            if track_sid not in running:
+                _start_egress(session=session, livekit_room=livekit_room, track_sid=track_sid, identity=identity)
 
 
 # --- Sessions ----------------------------------------------------------------------------------------------
@@ -206,7 +223,8 @@ def live_start(
         if current is not None:
             return current, False
         _check_language(language)
-        tracks = _audio_tracks(room)  # LiveKit errors surface as 502/503 before anything is written
+        livekit_room = _media_room(room)
+        tracks = _audio_tracks(livekit_room)  # LiveKit errors surface as 502/503 before anything is written
         now = timezone.now()
         session = Transcription.objects.create(
             tenant=tenant,
@@ -227,14 +245,18 @@ def live_start(
             data={"transcriptionId": session.pk, "roomId": room.name, "language": language},
             room_key=str(room.pk),
         )
-        session_id, room_pk = session.pk, room.pk
-        transaction.on_commit(lambda: _egresses_start(session_id=session_id, room_pk=room_pk, tracks=tracks))
+        session_id = session.pk
+        transaction.on_commit(lambda: _egresses_start(session_id=session_id, livekit_room=livekit_room, tracks=tracks))
     return session, True
 
 
 def _stop_egresses(*, room: Room, transcription_id: str) -> None:
+    # The room's own LiveKit room and its live call's, if any (an ended call's LiveKit room is deleted, which
+    # ends the egresses in it).
+    running: dict[str, str] = {}
     try:
-        running = _live_egresses(room=room, transcription_id=transcription_id)
+        for livekit_room in dict.fromkeys([room.livekit_name, _media_room(room)]):
+            running.update(_live_egresses(livekit_room=livekit_room, transcription_id=transcription_id))
     except ProblemError as exc:
         logger.warning("could not list live egresses of %s: %s", transcription_id, exc.detail)
         return
@@ -319,9 +341,9 @@ def _egress_failed(info: lk_egress.EgressInfo) -> None:
 
 
 def live_apply_livekit_event(event: lk_webhook.WebhookEvent, record: Any) -> None:
-    """LIVEKIT_EVENT_HANDLERS: an audio track published in a room with an active session gets its egress
-    (idempotent: a track that already has one, per ListEgress, is left alone); a failed ingest egress marks its
-    session degraded."""
+    """LIVEKIT_EVENT_HANDLERS: an audio track published in a room with an active session, or in the LiveKit room
+    of that room's live call, gets its egress there (idempotent: a track that already has one, per ListEgress, is
+    left alone); a failed ingest egress marks its session degraded."""
     if event.event in ("egress_updated", "egress_ended"):
         if event.egress_info.status == lk_egress.EgressStatus.EGRESS_FAILED:
             _egress_failed(event.egress_info)
@@ -332,11 +354,18 @@ def live_apply_livekit_event(event: lk_webhook.WebhookEvent, record: Any) -> Non
         return
     room = Room.objects.filter(livekit_name=event.room.name, closed_at__isnull=True).first()
     if room is None:
+        call = call_live_by_livekit_room(livekit_room=event.room.name)
+        room = call.room if call is not None else None
+    if room is None:
         return
     session = live_session_active(room=room)
     if session is None:
         return
-    _egresses_start(session_id=session.pk, room_pk=room.pk, tracks=[(event.track.sid, event.participant.identity)])
+    _egresses_start(
+        session_id=session.pk,
+        livekit_room=event.room.name,
+        tracks=[(event.track.sid, event.participant.identity)],
+    )
 
 
 # --- What the ingest WebSocket hears ----------------------------------------------------------------------

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import uvicorn
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from websockets.sync.client import connect as ws_connect
 
 from livekit_emulator.testing import EmulatorProcess, free_port, wait_until
@@ -42,6 +44,9 @@ def scaiwave_server(livekit: EmulatorProcess, settings: Any, monkeypatch: pytest
 
     # Server threads close their connections after each request, so the test database can be dropped.
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    # channels_redis binds its layer to the first event loop that receives on it; a server's loop that stopped
+    # mid-receive would make the next server's /v1/events fail ("Two event loops..."), so each gets a fresh layer.
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -57,6 +62,7 @@ def scaiwave_server(livekit: EmulatorProcess, settings: Any, monkeypatch: pytest
     livekit.control.config(webhook_urls=[])
     server.should_exit = True
     thread.join(timeout=10)
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +173,90 @@ def test_the_ingest_websocket_refuses_a_bad_token(scaiwave_server: str) -> None:
     with pytest.raises(InvalidStatus) as refused, ws_connect(url):
         pass
     assert refused.value.response.status_code == 403
+
+
+@pytest.fixture(scope="module")
+def sentence_wavs(speech_dir: Path) -> tuple[Path, Path]:
+    """FIRST and SECOND as two 48 kHz WAVs, one for each speaker of a call."""
+    paths = []
+    for stem, text in (("call-first", FIRST), ("call-second", SECOND)):
+        path = speech_dir / f"{stem}.wav"
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(48_000)
+            out.writeframes(pcm48k(espeak(speech_dir / f"{stem}-tts.wav", text)))
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def test_a_rooms_live_call_is_transcribed_for_every_speaker_in_the_calls_livekit_room(
+    acme,
+    livekit: EmulatorProcess,  # noqa: F811
+    scaiwave_server: str,
+    sentence_wavs: tuple[Path, Path],
+    stt_engine: Any,
+) -> None:
+    bob_wav, alice_wav = sentence_wavs
+    assert acme.server().post("/v1/rooms", {"name": "standup"}, format="json").status_code == 201
+    room = Room.objects.get(tenant=acme.tenant, name="standup")
+    for sub, name in (("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")):
+        RoomMember.objects.create(room=room, user=acme.user_row(sub, name=name), power_level=0)
+    initiated = acme.user("alice").post("/v1/calls/initiate", {"room_id": "standup", "type": "audio"}, format="json")
+    assert initiated.status_code == 201, initiated.json()
+    ticket = initiated.json()["data"]
+    call_room = ticket["livekit_room"]
+    assert call_room != room.livekit_name  # the call talks in its own LiveKit room
+    joined = acme.user("bob").post(f"/v1/calls/{ticket['call_id']}/join")
+    assert joined.status_code == 200, joined.json()
+    livekit.control.connect(ticket["livekit_token"])
+    livekit.control.connect(joined.json()["data"]["livekit_token"])
+    ws_url = scaiwave_server.replace("http://", "ws://") + f"/v1/events?access_token={acme.user_token('carol')}"
+
+    with ws_connect(ws_url) as events:
+        assert json.loads(events.recv(timeout=10))["type"] == "connected"
+        events.send(json.dumps({"action": "subscribe", "room_id": "standup"}))
+        assert json.loads(events.recv(timeout=10))["type"] == "subscribed"
+
+        # Bob's track is in the call's LiveKit room before the session starts: starting it finds that track.
+        bob_track = livekit.control.publish(call_room, "bob", file=bob_wav, delay_seconds=2.0)
+        started = acme.server().post(
+            "/v1/rooms/standup/transcription/start", {"participants": {"alice": "Alice Liddell"}}, format="json"
+        )
+        assert started.status_code == 201, started.json()
+        transcription_id = started.json()["transcriptionId"]
+        # Alice publishes after it started, once Bob is done: the call room's track_published starts her egress.
+        alice_track = livekit.control.publish(
+            call_room, "alice", file=alice_wav, delay_seconds=2.0 + float(bob_track["duration"]) + 1.0
+        )
+
+        finals: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 45
+        while len(finals) < 2 and time.monotonic() < deadline:
+            try:
+                frame = json.loads(events.recv(timeout=max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+            if frame["type"] == "transcription.segment" and frame["data"]["final"]:
+                finals.append(frame["data"])
+
+    by_speaker = {f["speakerLabel"]: f for f in finals}
+    assert set(by_speaker) == {"bob", "alice"}, f"finals: {finals}"
+    assert "weather is sunny and warm" in normalise(by_speaker["bob"]["text"])
+    assert by_speaker["bob"]["trackSid"] == bob_track["sid"]
+    assert "release is ready" in normalise(by_speaker["alice"]["text"])
+    assert by_speaker["alice"]["trackSid"] == alice_track["sid"]
+    assert by_speaker["alice"]["speaker"] == "Alice Liddell"
+    assert all(f["transcriptionId"] == transcription_id and f["roomId"] == "standup" for f in finals)
+
+    # Stopping the session stops its egresses in the call's LiveKit room too.
+    assert acme.server().post("/v1/rooms/standup/transcription/stop").status_code == 200
+
+    def ours_running() -> list[str]:
+        return [
+            info.egress_id
+            for info in gateway.egress_list(room_name=call_room, active=True)
+            if _transcription_of_egress(info) is not None
+        ]
+
+    wait_until(lambda: not ours_running(), timeout=10)
