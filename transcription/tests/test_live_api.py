@@ -7,6 +7,7 @@ session's life cycle. Audio flowing end to end is test_live_end_to_end.py.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -176,9 +177,11 @@ def test_get_returns_segments_since_a_time_and_as_text(acme, livekit, room) -> N
     first = TranscriptSegment.objects.create(
         transcription=session, index=0, start=1.0, end=2.0, text="Hello.", speaker_label="alice", speaker_name="Alice"
     )
-    TranscriptSegment.objects.create(
+    second = TranscriptSegment.objects.create(
         transcription=session, index=1, start=3.0, end=4.0, text="Hi.", speaker_label="bob", speaker_name="bob"
     )
+    # `since` compares at the millisecond it is shown in: two rows made in one millisecond would read as one time.
+    TranscriptSegment.objects.filter(pk=second.pk).update(created_at=first.created_at + timedelta(milliseconds=5))
     since = first.created_at.isoformat()
 
     full = acme.server().get("/v1/rooms/standup/transcription").json()
