@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 from rest_framework.test import APIClient
 
-from scaiwave.models import Tenant, TenantUser
+from scaiwave.models import Event, Tenant, TenantUser
 from scaiwave.services import tenant_create
 
 
@@ -54,3 +54,14 @@ class TenantCreds:
 def make_tenant(name: str) -> TenantCreds:
     tenant, secret = tenant_create(name=name)
     return TenantCreds(tenant=tenant, api_secret=secret)
+
+
+def audit_traced(caplog: Any, type_: str, actor: str) -> dict[str, Any]:
+    """The one `type_` event a delete left, after checking that it and its `scaiwave.audit` log line name `actor`."""
+    [event] = Event.objects.filter(type=type_)
+    assert event.data["actor"] == actor
+    assert any(
+        r.name == "scaiwave.audit" and getattr(r, "event", None) == type_ and getattr(r, "actor", None) == actor
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
+    return dict(event.data)

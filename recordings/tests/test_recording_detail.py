@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from recordings import services
 from recordings.models import MediaEntry, Recording, RecordingEgress
+from scaiwave.testing import audit_traced
 
 pytestmark = pytest.mark.django_db
 
@@ -128,22 +129,10 @@ def test_a_recording_without_a_file_has_no_media_to_redirect_to(acme, ready):
     assert response.status_code == 409 and response.json()["code"] == "recording_not_ready"
 
 
-def _traced(caplog, type_: str, actor: str) -> dict:
-    from scaiwave.models import Event
-
-    [event] = Event.objects.filter(type=type_)
-    assert event.data["actor"] == actor
-    assert any(
-        r.name == "scaiwave.audit" and getattr(r, "event", None) == type_ and getattr(r, "actor", None) == actor
-        for r in caplog.records
-    ), [r.getMessage() for r in caplog.records]
-    return event.data
-
-
 def test_a_delete_is_recorded_with_who_did_it(acme, ready, caplog):
     caplog.set_level("INFO", logger="scaiwave.audit")
 
     assert acme.user("dave").delete(f"/v1/recordings/{ready.pk}").status_code == 204
 
-    data = _traced(caplog, "recording_deleted", "user:dave")
+    data = audit_traced(caplog, "recording_deleted", "user:dave")
     assert data["id"] == ready.pk and data["roomId"] == "standup"

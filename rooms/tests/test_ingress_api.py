@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from scaiwave.testing import audit_traced
+
 pytestmark = pytest.mark.django_db
 
 
@@ -103,22 +105,10 @@ def test_deleting_the_room_deletes_its_ingress(acme, livekit, room):
     assert livekit.control.state()["ingress"] == []
 
 
-def _traced(caplog, type_: str, actor: str) -> dict:
-    from scaiwave.models import Event
-
-    [event] = Event.objects.filter(type=type_)
-    assert event.data["actor"] == actor
-    assert any(
-        r.name == "scaiwave.audit" and getattr(r, "event", None) == type_ and getattr(r, "actor", None) == actor
-        for r in caplog.records
-    ), [r.getMessage() for r in caplog.records]
-    return event.data
-
-
 def test_a_delete_is_recorded_with_who_did_it(acme, livekit, room, caplog):
     caplog.set_level("INFO", logger="scaiwave.audit")
     info = acme.server().post("/v1/rooms/standup/ingress", {}, format="json").json()
 
     assert acme.server().delete(f"/v1/rooms/standup/ingress/{info['ingressId']}").status_code == 204
 
-    assert _traced(caplog, "ingress_deleted", "server")["id"] == info["ingressId"]
+    assert audit_traced(caplog, "ingress_deleted", "server")["id"] == info["ingressId"]

@@ -8,6 +8,7 @@ from rooms.models import RoomMember
 from rooms.selectors import room_subscribe_check
 from scaiwave.api.auth import Principal
 from scaiwave.models import TenantUser
+from scaiwave.testing import audit_traced
 
 pytestmark = pytest.mark.django_db
 
@@ -95,25 +96,13 @@ def test_only_a_member_may_subscribe_to_the_rooms_events(acme, globex, room):
     assert room_subscribe_check(principal=Principal(acme.tenant, bob), room_id="other") is None
 
 
-def _traced(caplog, type_: str, actor: str) -> dict:
-    from scaiwave.models import Event
-
-    [event] = Event.objects.filter(type=type_)
-    assert event.data["actor"] == actor
-    assert any(
-        r.name == "scaiwave.audit" and getattr(r, "event", None) == type_ and getattr(r, "actor", None) == actor
-        for r in caplog.records
-    ), [r.getMessage() for r in caplog.records]
-    return event.data
-
-
 def test_a_removal_is_recorded_with_who_did_it(acme, room, caplog):
     caplog.set_level("INFO", logger="scaiwave.audit")
     acme.server().put("/v1/rooms/standup/members/bob", {"powerLevel": 10}, format="json")
 
     assert acme.server().delete("/v1/rooms/standup/members/bob").status_code == 204
 
-    data = _traced(caplog, "member_removed", "server")
+    data = audit_traced(caplog, "member_removed", "server")
     assert (data["id"], data["roomId"]) == ("bob", "standup")
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from rooms.models import Room
 from scaiwave.models import Event
+from scaiwave.testing import audit_traced
 
 pytestmark = pytest.mark.django_db
 
@@ -260,25 +261,13 @@ def test_other_tenants_key_sees_404_for_room_paths(acme, globex, livekit, method
     assert response.json()["code"] == "room_not_found"
 
 
-def _traced(caplog, type_: str, actor: str) -> dict:
-    from scaiwave.models import Event
-
-    [event] = Event.objects.filter(type=type_)
-    assert event.data["actor"] == actor
-    assert any(
-        r.name == "scaiwave.audit" and getattr(r, "event", None) == type_ and getattr(r, "actor", None) == actor
-        for r in caplog.records
-    ), [r.getMessage() for r in caplog.records]
-    return event.data
-
-
 def test_a_delete_is_recorded_with_who_did_it(acme, livekit, caplog):
     caplog.set_level("INFO", logger="scaiwave.audit")
     acme.server().post("/v1/rooms", {"name": "standup"}, format="json")
 
     assert acme.server().delete("/v1/rooms/standup").status_code == 204
 
-    assert _traced(caplog, "room_deleted", "server")["id"] == "standup"
+    assert audit_traced(caplog, "room_deleted", "server")["id"] == "standup"
 
 
 def test_the_first_tenants_livekit_room_carries_the_room_id_itself(acme, globex, livekit):

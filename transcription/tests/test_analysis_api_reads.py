@@ -9,6 +9,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from recordings.models import MediaEntry
+from scaiwave.testing import audit_traced
 from transcription.models import ActionItem, Transcription, TranscriptSegment, UploadedCall
 from transcription.tests.analysis_support import complete_without_model, stored_files, tone_wav, upload
 
@@ -363,21 +364,9 @@ def test_the_server_key_cannot_read_users_calls(acme, completed: str) -> None:
     assert acme.server().get(f"/api/calls/{completed}").status_code == 403
 
 
-def _traced(caplog, type_: str, actor: str) -> dict:
-    from scaiwave.models import Event
-
-    [event] = Event.objects.filter(type=type_)
-    assert event.data["actor"] == actor
-    assert any(
-        r.name == "scaiwave.audit" and getattr(r, "event", None) == type_ and getattr(r, "actor", None) == actor
-        for r in caplog.records
-    ), [r.getMessage() for r in caplog.records]
-    return event.data
-
-
 def test_a_delete_is_recorded_with_who_did_it(alice, completed: str, caplog) -> None:
     caplog.set_level("INFO", logger="scaiwave.audit")
 
     assert alice.delete(f"/api/calls/{completed}").status_code == 204
 
-    assert _traced(caplog, "uploaded_call_deleted", "user:alice")["id"] == completed
+    assert audit_traced(caplog, "uploaded_call_deleted", "user:alice")["id"] == completed

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.conf import LazySettings
 
+from scaiwave.testing import audit_traced
 from transcription.models import Transcription, TranscriptSegment
 from transcription.tasks import transcription_run_task
 from transcription.tests.conftest import librivox_clip
@@ -263,22 +264,10 @@ def test_times_are_utc_with_milliseconds_as_document_001_writes_them(acme, ready
     assert re.fullmatch(ms_utc, detail["queuedAt"]) and re.fullmatch(ms_utc, detail["completedAt"]), detail
 
 
-def _traced(caplog, type_: str, actor: str) -> dict:
-    from scaiwave.models import Event
-
-    [event] = Event.objects.filter(type=type_)
-    assert event.data["actor"] == actor
-    assert any(
-        r.name == "scaiwave.audit" and getattr(r, "event", None) == type_ and getattr(r, "actor", None) == actor
-        for r in caplog.records
-    ), [r.getMessage() for r in caplog.records]
-    return event.data
-
-
 def test_a_delete_is_recorded_with_who_did_it(acme, ready_recording, caplog) -> None:
     caplog.set_level("INFO", logger="scaiwave.audit")
     job = _completed(ready_recording)
 
     assert acme.server().delete(f"/v1/transcriptions/{job.pk}").status_code == 204
 
-    assert _traced(caplog, "transcription_deleted", "server")["id"] == job.pk
+    assert audit_traced(caplog, "transcription_deleted", "server")["id"] == job.pk

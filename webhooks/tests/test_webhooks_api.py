@@ -9,6 +9,7 @@ from django.db import transaction
 from standardwebhooks.webhooks import Webhook
 
 from scaiwave.events.services import event_emit
+from scaiwave.testing import audit_traced
 from webhooks.events import WEBHOOK_EVENT_TYPES
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.tests.receivers import (  # noqa: F401 - fixtures
@@ -272,22 +273,10 @@ def test_the_openapi_document_describes_every_webhook_operation(acme):
     } <= operations
 
 
-def _traced(caplog, type_: str, actor: str) -> dict:
-    from scaiwave.models import Event
-
-    [event] = Event.objects.filter(type=type_)
-    assert event.data["actor"] == actor
-    assert any(
-        r.name == "scaiwave.audit" and getattr(r, "event", None) == type_ and getattr(r, "actor", None) == actor
-        for r in caplog.records
-    ), [r.getMessage() for r in caplog.records]
-    return event.data
-
-
 def test_a_delete_is_recorded_with_who_did_it(acme, caplog):
     caplog.set_level("INFO", logger="scaiwave.audit")
     hook = register(acme)
 
     assert acme.server().delete(f"/v1/webhooks/{hook['id']}").status_code == 204
 
-    assert _traced(caplog, "webhook_deleted", "server")["id"] == str(hook["id"])
+    assert audit_traced(caplog, "webhook_deleted", "server")["id"] == str(hook["id"])
