@@ -48,12 +48,15 @@ async def test_a_track_of_an_active_session_may_stream(acme) -> None:
 
 
 async def test_a_stopped_session_or_an_expired_token_is_refused(acme) -> None:
-    stopped = await _session(acme, status="stopped")
-    connected, _ = await _ingest(stopped.pk).connect()
+    stopped = _ingest((await _session(acme, status="stopped")).pk)
+    connected, _ = await stopped.connect()
     assert not connected
     expired = _ingest("tr_whatever", ttl=-1)
     connected, _ = await expired.connect()
     assert not connected
+    # Let each refused consumer finish: a consumer left waiting on the channel layer hangs the loop's teardown.
+    for ingest in (stopped, expired):
+        await ingest.disconnect()
 
 
 async def test_the_ingest_hangs_up_once_the_session_stops(acme) -> None:
@@ -65,6 +68,7 @@ async def test_the_ingest_hangs_up_once_the_session_stops(acme) -> None:
 
     closed = await ingest.receive_output(timeout=5)
     assert closed["type"] == "websocket.close"
+    await ingest.disconnect()
 
 
 async def test_the_stream_uses_the_model_chosen_when_the_session_started(acme, settings, monkeypatch) -> None:
