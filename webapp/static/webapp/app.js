@@ -779,7 +779,8 @@
       return;
     }
     if (state.call !== call) return lk.disconnect();
-    if (!call.outgoing) setCallStatus("In call", "active");
+    // A live call's page keeps saying which role the person has (host or viewer) once connected.
+    if (!call.outgoing) setCallStatus(call.live ? `Live call \u00b7 ${call.ticket.role || ""}` : "In call", "active");
     const canPublish = !call.live || call.ticket.role === "host";
     if (canPublish) {
       try {
